@@ -1,0 +1,1 @@
+"""Extraction and item pipelines."""

@@ -1,0 +1,109 @@
+"""Downloader middlewares: polite retries with backoff and Retry-After, and a fixed proxy.
+
+Scrapy's RetryMiddleware re-queues a failed request at once; sites that answer 429 or
+503 ask for a pause (``Retry-After``) and deserve exponential backoff otherwise.
+``BackoffRetryMiddleware`` waits before handing the retry back, honouring the header up
+to ``RETRY_BACKOFF_MAX``. ``FixedProxyMiddleware`` routes every request, robots.txt
+included, through one HTTP proxy (the replay server in tests and the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+from scrapy.http import Request, Response
+from scrapy.utils.response import response_status_message
+
+
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """RetryMiddleware that sleeps base * 2**(n-1) (or Retry-After) before each retry."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
+        self.max_delay = settings.getfloat("RETRY_BACKOFF_MAX", 60.0)
+
+    def delay_for(self, request: Request, response: Response | None) -> float | None:
+        """None means: the server asks for a longer pause than we wait, give up."""
+        attempt = request.meta.get("retry_times", 0) + 1
+        delay = self.base * 2 ** (attempt - 1)
+        if response is not None:
+            asked = retry_after_seconds(response.headers.get("Retry-After"))
+            if asked is not None:
+                if asked > self.max_delay:
+                    return None
+                delay = max(asked, 0.0)
+        return min(delay, self.max_delay)
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+            return response
+        delay = self.delay_for(request, response)
+        stats = self.crawler.stats
+        if delay is None:
+            stats.inc_value("retry/retry_after_too_long")
+            return response
+        retry = get_retry_request(
+            request, reason=response_status_message(response.status), spider=self.crawler.spider,
+            max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+        )
+        if retry is None:
+            return response
+        if response.headers.get("Retry-After"):
+            stats.inc_value("retry/retry_after_honoured")
+        stats.inc_value("retry/backoff_seconds", delay)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return retry
+
+    async def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        if not isinstance(exception, self.exceptions_to_retry) or request.meta.get("dont_retry", False):
+            return None
+        delay = self.delay_for(request, None) or 0.0
+        retry = get_retry_request(
+            request, reason=exception, spider=self.crawler.spider,
+            max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+        )
+        if retry is not None and delay > 0:
+            await asyncio.sleep(delay)
+        return retry
+
+
+class FixedProxyMiddleware:
+    """Send every request through ``FIXEDPROXY_URL`` (if set)."""
+
+    def __init__(self, proxy: str | None) -> None:
+        self.proxy = proxy
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> FixedProxyMiddleware:
+        return cls(crawler.settings.get("FIXEDPROXY_URL") or None)
+
+    def process_request(self, request: Request) -> None:
+        if self.proxy and "proxy" not in request.meta:
+            request.meta["proxy"] = self.proxy

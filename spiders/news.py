@@ -1,0 +1,260 @@
+"""The generic news spider: one registry record, one time window, every source.
+
+Discovery requests (feeds, sitemaps, listings, date-addressed templates expanded over
+the window) yield article requests for links whose source dates fall in the window
+(widened by ``NEWS_DATE_SLACK`` because a feed's date and a page's own date differ
+by minutes). Article responses become ``FetchedPage`` items; extraction, the window
+decision and storage are item pipelines (``pipelines/items.py``). Everything
+counted goes to Scrapy stats under ``sw/``; per-source results under
+``sw/source/<url>/...`` feed the run summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import scrapy
+from scrapy.http import Request, Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from spiders.discovery import Entry, Parsed, parse_feed, parse_listing, parse_sitemap
+from steppewatch.models import Listed
+from steppewatch.registry import Listing, Site, Source
+from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
+
+
+@dataclass
+class FetchedPage:
+    """An article candidate as downloaded: the input of the extraction pipeline."""
+
+    site: str
+    url: str
+    status: int
+    content_type: str | None
+    body: bytes
+    listed: Listed | None
+    fetched_at: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def failure_kind(failure: Failure) -> str:
+    """A short, stable name for why a request failed, used as a stats key."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        return f"http_{exc.response.status}"
+    name = type(exc).__name__
+    if name == "IgnoreRequest" and "robots" in str(exc).lower():
+        return "robots_forbidden"
+    return {
+        "TimeoutError": "timeout",
+        "TCPTimedOutError": "timeout",
+        "DNSLookupError": "dns",
+        "ConnectionRefusedError": "connection_refused",
+        "ConnectionLost": "connection_lost",
+        "ConnectionDone": "connection_lost",
+        "ResponseNeverReceived": "connection_lost",
+        "ResponseFailed": "truncated",
+        "_DataLoss": "truncated",
+        "IgnoreRequest": "ignored",
+    }.get(name, name.lower())
+
+
+class NewsSpider(scrapy.Spider):
+    name = "news"
+
+    def __init__(
+        self,
+        site: Site,
+        since: datetime,
+        until: datetime,
+        date_slack: timedelta = timedelta(hours=1),
+        max_child_sitemaps: int = 50,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=f"news_{site.id}", **kwargs)
+        if since.tzinfo is None or until.tzinfo is None or since >= until:
+            raise ValueError(f"window must be timezone-aware with since < until: {since}..{until}")
+        self.site = site
+        self.since = since.astimezone(UTC)
+        self.until = until.astimezone(UTC)
+        self.slack = date_slack
+        self.max_child_sitemaps = max_child_sitemaps
+        self.allowed_domains = list(site.allowed_domains)
+        self._queued: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
+        settings = crawler.settings
+        kwargs.setdefault("date_slack", timedelta(seconds=settings.getint("NEWS_DATE_SLACK", 3600)))
+        kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS", 50))
+        return super().from_crawler(crawler, *args, **kwargs)
+
+    # -- stats -----------------------------------------------------------------
+    def inc(self, key: str, count: int = 1) -> None:
+        self.crawler.stats.inc_value(f"sw/{key}", count)
+
+    def source_stat(self, url: str, key: str, value: Any) -> None:
+        self.crawler.stats.set_value(f"sw/source/{url}/{key}", value)
+
+    # -- discovery ---------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Request]:
+        for kind, source in self.site.sources():
+            for url, first, last in source.urls_for_window(self.since, self.until):
+                period = (first, last) if source.date_addressed else None
+                template = url
+                if isinstance(source, Listing):
+                    url = source.page_urls(template)[0]
+                self.source_stat(url, "kind", kind)
+                yield self._source_request(url, kind, source, page=0, period=period, template=template)
+
+    def _source_request(self, url: str, kind: str, source: Source, page: int,
+                        period: tuple[Any, Any] | None, template: str | None = None) -> Request:
+        callback = {"feed": self.parse_feed, "sitemap": self.parse_sitemap, "listing": self.parse_listing}[kind]
+        return Request(
+            url,
+            callback=callback,
+            errback=self.source_failed,
+            priority=10,
+            dont_filter=True,
+            meta={"sw_kind": kind, "sw_source": source, "sw_page": page, "sw_period": period,
+                  "sw_source_url": url, "sw_template": template or url},
+        )
+
+    def _record_source(self, response: Response, parsed: Parsed) -> None:
+        url = response.meta["sw_source_url"]
+        self.source_stat(url, "status", response.status)
+        self.source_stat(url, "content_type", response.headers.get("Content-Type", b"").decode("latin-1"))
+        self.source_stat(url, "format", parsed.kind)
+        self.crawler.stats.inc_value(f"sw/source/{url}/items", len(parsed.entries) + len(parsed.children))
+        if parsed.error:
+            self.source_stat(url, "error", parsed.error)
+            self.inc(f"source_errors/{'html_not_feed' if parsed.kind == 'html' else 'invalid'}")
+        else:
+            self.inc("sources_ok")
+
+    def _in_window(self, entry: Entry) -> bool:
+        if entry.published is None:
+            return True
+        lo, hi = self.since - self.slack, self.until + self.slack
+        start = entry.published
+        end = start + (timedelta(days=1) if not entry.has_time else timedelta(0))
+        return (start < hi and end > lo) if not entry.has_time else lo <= start < hi
+
+    def _article_requests(self, response: Response, entries: list[Entry]) -> list[Request]:
+        kind = response.meta["sw_kind"]
+        source_url = response.meta["sw_source_url"]
+        period = response.meta.get("sw_period")
+        requests = []
+        for entry in entries:
+            if not is_http_url(entry.url):
+                self.inc("skipped/not_http")
+                continue
+            if not in_domains(entry.url, self.allowed_domains):
+                self.inc("skipped/offsite")
+                continue
+            if not self._in_window(entry):
+                self.inc("skipped/source_date_out_of_window")
+                continue
+            url = clean_url(strip_amp(entry.url))
+            if url in self._queued:
+                continue
+            self._queued.add(url)
+            published = entry.published
+            if published is None and period is not None:
+                published = datetime.combine(period[0], datetime.min.time(), tzinfo=self.site.tz)
+            listed = Listed(kind, source_url, published, entry.title)
+            self.inc("discovered")
+            self.crawler.stats.inc_value(f"sw/source/{source_url}/discovered")
+            requests.append(Request(url, callback=self.parse_article, errback=self.article_failed,
+                                    meta={"sw_listed": listed, "sw_source_url": source_url}))
+        return requests
+
+    def parse_feed(self, response: Response) -> list[Request]:
+        parsed = parse_feed(response.body, response.url, self.site.tz)
+        self._record_source(response, parsed)
+        return self._article_requests(response, parsed.entries)
+
+    def parse_sitemap(self, response: Response) -> list[Request]:
+        parsed = parse_sitemap(response.body, response.url, self.site.tz)
+        self._record_source(response, parsed)
+        out = self._article_requests(response, parsed.entries)
+        children = [c for c in parsed.children if c.published is None or
+                    c.published + timedelta(days=1) >= self.since - self.slack]
+        self.inc("skipped/child_sitemap_unchanged", len(parsed.children) - len(children))
+        for child in children[: self.max_child_sitemaps]:
+            if in_domains(child.url, self.allowed_domains):
+                self.source_stat(child.url, "kind", "sitemap")
+                out.append(self._source_request(child.url, "sitemap", response.meta["sw_source"],
+                                                0, response.meta.get("sw_period")))
+        return out
+
+    def parse_listing(self, response: Response) -> list[Request]:
+        source: Listing = response.meta["sw_source"]
+        page = response.meta["sw_page"]
+        ctype = response.headers.get("Content-Type", b"").decode("latin-1")
+        parsed = parse_listing(response.body, response.url, self.site.tz, source.article_pattern, ctype)
+        self._record_source(response, parsed)
+        out = self._article_requests(response, parsed.entries)
+        dated = [e for e in parsed.entries if e.published is not None]
+        all_older = bool(dated) and len(dated) == len(parsed.entries) and all(
+            e.published < self.since - self.slack for e in dated
+        )
+        if parsed.entries and not all_older and page + 1 < source.pages:
+            template = response.meta["sw_template"]
+            if "{page}" in template:
+                next_url: str | None = source.page_urls(template)[page + 1]
+            else:
+                next_url = parsed.next_pages[0] if parsed.next_pages else None
+            if next_url and in_domains(next_url, self.allowed_domains):
+                self.source_stat(next_url, "kind", "listing")
+                out.append(self._source_request(next_url, "listing", source, page + 1,
+                                                response.meta.get("sw_period"), template))
+        return out
+
+    def follow_discovery_page(self, page: FetchedPage, links: list[str]) -> list[Request]:
+        """Article links found on a page that turned out to be a listing, search or tag page."""
+        self.source_stat(page.url, "kind", "discovered_listing")
+        fake = _MetaResponse(page.url, {"sw_kind": "listing", "sw_source_url": page.url, "sw_period": None})
+        return self._article_requests(fake, [Entry(u, None) for u in links])  # type: ignore[arg-type]
+
+    # -- articles ------------------------------------------------------------------
+    def parse_article(self, response: Response) -> FetchedPage:
+        self.inc("fetched")
+        self.crawler.stats.inc_value(f"sw/source/{response.meta['sw_source_url']}/fetched")
+        return FetchedPage(
+            site=self.site.id,
+            url=response.url,
+            status=response.status,
+            content_type=response.headers.get("Content-Type", b"").decode("latin-1") or None,
+            body=response.body,
+            listed=response.meta.get("sw_listed"),
+            fetched_at=datetime.now(UTC).isoformat(),
+            meta={"requested_url": response.request.url if response.request else response.url},
+        )
+
+    def source_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        url = request.meta["sw_source_url"]
+        kind = failure_kind(failure)
+        self.inc(f"source_errors/{kind}")
+        self.source_stat(url, "error", kind)
+        if isinstance(failure.value, HttpError):
+            self.source_stat(url, "status", failure.value.response.status)
+        self.logger.warning("source %s failed: %s", url, kind)
+
+    def article_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        kind = failure_kind(failure)
+        self.inc(f"errors/{kind}")
+        self.crawler.stats.inc_value(f"sw/source/{request.meta.get('sw_source_url')}/errors")
+        self.logger.info("article %s failed: %s", request.url, kind)
+
+
+@dataclass
+class _MetaResponse:
+    url: str
+    meta: dict[str, Any]

@@ -1,0 +1,243 @@
+"""The ``steppewatch`` command line: sites, crawl, demo, extract.
+
+Exit codes: 0 success; 1 a crawl in which every source of every site failed; 2 a
+configuration or usage error (bad registry, bad window), reported on stderr naming
+the file, site and field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from steppewatch.config import Config
+from steppewatch.registry import RegistryError, Site, load_registry
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = PROJECT_ROOT / "tests" / "fixtures"
+DEMO_SINCE = "2024-12-01T00:00:00Z"
+DEMO_UNTIL = "2024-12-08T00:00:00Z"
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_when(value: str, name: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--{name}: not an ISO 8601 date or datetime: {value!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def _parse_set(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+# -- sites -----------------------------------------------------------------------
+def cmd_sites(args: argparse.Namespace, config: Config) -> int:
+    registry = load_registry(config.sites)
+    if not args.check:
+        rows = [(s.id, s.country, ",".join(s.languages), len(s.feeds), len(s.sitemaps),
+                 len(s.listings), "yes" if s.verified else "no", "yes" if s.enabled else "no",
+                 s.schedule or "@hourly") for s in registry.sites]
+        _table(("id", "country", "lang", "feeds", "sitemaps", "listings", "verified", "enabled",
+                "schedule"), rows)
+        print(f"\n{len(registry.sites)} sites in {registry.path}")
+        return 0
+    from steppewatch.probe import probe_registry
+
+    print(f"{registry.path}: valid, {len(registry.sites)} sites; probing sources ...")
+    results = probe_registry(registry.sites, config, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+    else:
+        _table(("site", "kind", "status", "content type", "items", "result", "url"),
+               [(r["site"], r["kind"], r["status"] or "-", (r["content_type"] or "-")[:28],
+                 r["items"], r["result"], r["url"]) for r in results])
+    return 0
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# -- crawl -----------------------------------------------------------------------
+def _select_sites(args: argparse.Namespace, config: Config) -> list[Site]:
+    registry = load_registry(config.sites)
+    if args.all:
+        return registry.enabled()
+    if not args.sites:
+        raise UsageError("name at least one SITE or pass --all")
+    return [registry.get(s) for s in args.sites]
+
+
+def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
+    since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
+    if since >= until:
+        raise UsageError(f"--since {args.since} is not before --until {args.until}")
+    if args.store:
+        config = replace(config, store=args.store)
+    sites = _select_sites(args, config)
+    from steppewatch.crawl import run_crawl
+
+    summary = run_crawl(sites, since, until, config, _parse_set(args.set or []))
+    print_summary(summary, as_json=args.json)
+    return 1 if len(summary["totals"]["sites_all_sources_failed"]) == len(sites) else 0
+
+
+def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+        return
+    print(f"\nrun {summary['run_id']}  window [{summary['since']}, {summary['until']})")
+    rows = []
+    for site, s in summary["sites"].items():
+        rejected = ", ".join(f"{k}={v}" for k, v in sorted(s["rejected"].items())) or "-"
+        errors = ", ".join(f"{k}={v}" for k, v in sorted({**s["errors"], **s["source_errors"]}.items())) or "-"
+        rows.append((site, s["discovered"], s["fetched"], s["stored"], s["out_of_window"], rejected, errors))
+    _table(("site", "discovered", "fetched", "stored", "out of window", "rejected", "errors"), rows)
+    print("\nsources:")
+    for site, s in summary["sites"].items():
+        for src in s["sources"]:
+            state = src["error"] or "ok"
+            print(f"  {site:<18} {src['kind']:<8} {str(src['status'] or '-'):<4} items={src['items']:<4} "
+                  f"stored={src['stored']:<3} {state:<28} {src['url']}")
+    t = summary["totals"]
+    print(f"\ntotal: discovered {t['discovered']}, fetched {t['fetched']}, stored {t['stored']}, "
+          f"out of window {t['out_of_window']}, rejected {sum(t['rejected'].values())}, "
+          f"errors {sum(t['errors'].values())}; store: {summary['store']}")
+
+
+# -- demo ------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.crawl import run_crawl
+    from steppewatch.replay import ReplayServer
+
+    store = os.environ.get("STEPPEWATCH_STORE") or "data/demo"
+    registry = load_registry(SAMPLES / "sites.yaml")
+    server = ReplayServer(SAMPLES / "sites")
+    proxy = server.start()
+    print(f"replaying the sample sites {', '.join(server.hosts)} on {proxy}")
+    config = replace(config, store=store, proxy=proxy)
+    # Local replay: no need to wait between requests.
+    fast = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_BACKOFF_BASE": 0.2,
+            "LOG_LEVEL": "WARNING"}
+    try:
+        summary = run_crawl(registry.sites, parse_when(DEMO_SINCE, "since"),
+                            parse_when(DEMO_UNTIL, "until"), config, fast)
+    finally:
+        server.stop()
+    print_summary(summary, as_json=args.json)
+    if not args.json:
+        print(f"\nArticles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
+        print(f"Try: steppewatch extract tests/fixtures/sites/steppe-times.test/... --json")
+    return 0
+
+
+# -- extract ---------------------------------------------------------------------
+def cmd_extract(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.extract import extract_page
+    from steppewatch.models import Rejection
+
+    path = Path(args.file)
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    url = args.url or path.resolve().as_uri().replace("file://", "http://localhost")
+    if args.site:
+        site = load_registry(config.sites).get(args.site)
+    else:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(url).hostname or "localhost"
+        site = Site(id="adhoc", name=host, country="XX", languages=["und"] if False else ["en"],
+                    allowed_domains=[host if "." in host else "localhost.localdomain"],
+                    listings=[{"url": f"http://{host if '.' in host else 'localhost.localdomain'}/",
+                               "article_pattern": "."}])
+    result = extract_page(body, url, site)
+    if isinstance(result, Rejection):
+        record: dict[str, Any] = {"url": result.url, "rejected": result.reason.value, "detail": result.detail}
+    else:
+        record = result.to_dict()
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False))
+    else:
+        for key, value in record.items():
+            if key != "text":
+                print(f"{key}: {value}")
+        if "text" in record:
+            print("\n" + record["text"])
+    return 0 if not isinstance(result, Rejection) else 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steppewatch", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sites", help="list the registry; --check validates and probes every source")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=cmd_sites)
+
+    p = sub.add_parser("crawl", help="crawl sites over a time window [since, until)")
+    p.add_argument("sites", nargs="*", metavar="SITE")
+    p.add_argument("--all", action="store_true", help="every enabled site")
+    p.add_argument("--since", required=True)
+    p.add_argument("--until", required=True)
+    p.add_argument("--store", help="store path (default $STEPPEWATCH_STORE or ./data/store)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Scrapy setting")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_crawl)
+
+    p = sub.add_parser("demo", help="offline full cycle against the bundled sample sites")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("extract", help="extract one saved HTML page")
+    p.add_argument("file")
+    p.add_argument("--url")
+    p.add_argument("--site", help="a registry site id, for its extraction hints")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_extract)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = Config.from_env()
+    try:
+        return int(args.func(args, config))
+    except (RegistryError, UsageError) as exc:
+        print(f"steppewatch: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

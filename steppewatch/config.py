@@ -1,0 +1,34 @@
+"""Configuration from the environment, with embedded defaults for one machine.
+
+No configuration file is needed to try steppewatch: the store is ``./data/store``,
+the registry ``config/sites.yaml``. Each value is an environment variable so that
+Airflow, Docker and the CLI configure it the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from steppewatch import __version__
+
+DEFAULT_USER_AGENT = f"steppewatch/{__version__} (+https://github.com/steppewatch/steppewatch)"
+
+
+@dataclass(frozen=True)
+class Config:
+    store: str = "data/store"
+    sites: str = "config/sites.yaml"
+    user_agent: str = DEFAULT_USER_AGENT
+    proxy: str | None = None
+    scrapy: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            store=env.get("STEPPEWATCH_STORE") or cls.store,
+            sites=env.get("STEPPEWATCH_SITES") or cls.sites,
+            user_agent=env.get("STEPPEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
+            proxy=env.get("STEPPEWATCH_PROXY") or None,
+        )

@@ -1,0 +1,151 @@
+"""Run crawls: Scrapy settings, one crawler per site in one process, and the run summary.
+
+The CLI (``steppewatch crawl``) calls ``run_crawl``; Airflow runs that CLI in a
+subprocess so each crawl gets its own Twisted reactor. The summary is built from each
+crawler's stats (``sw/`` keys written by the spider and pipelines).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from steppewatch.config import Config
+from steppewatch.registry import Site
+
+PIPELINES = {
+    "pipelines.items.ExtractPipeline": 100,
+    "pipelines.items.WindowPipeline": 200,
+    "pipelines.items.StorePipeline": 300,
+}
+
+
+def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Settings a Scrapy user would expect of a polite news crawler."""
+    settings: dict[str, Any] = {
+        "BOT_NAME": "steppewatch",
+        "USER_AGENT": config.user_agent,
+        "ROBOTSTXT_OBEY": True,
+        "ROBOTSTXT_PARSER": "scrapy.robotstxt.ProtegoRobotParser",
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": 1.0,
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "DOWNLOAD_DELAY": 0.5,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
+        "DOWNLOAD_TIMEOUT": 30,
+        "DOWNLOAD_MAXSIZE": 10 * 1024 * 1024,
+        "DOWNLOAD_WARNSIZE": 2 * 1024 * 1024,
+        "REDIRECT_MAX_TIMES": 5,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": 3,
+        "RETRY_HTTP_CODES": [429, 500, 502, 503, 504, 522, 524, 408],
+        "RETRY_BACKOFF_BASE": 1.0,
+        "RETRY_BACKOFF_MAX": 60.0,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "spiders.middlewares.BackoffRetryMiddleware": 550,
+            "spiders.middlewares.FixedProxyMiddleware": 740,
+        },
+        "ITEM_PIPELINES": dict(PIPELINES),
+        "STORE_URI": config.store,
+        "FIXEDPROXY_URL": config.proxy,
+        "NEWS_DATE_SLACK": 3600,
+        "NEWS_MAX_CHILD_SITEMAPS": 50,
+    }
+    settings.update(config.scrapy)
+    settings.update(overrides or {})
+    return settings
+
+
+def run_crawl(
+    sites: list[Site],
+    since: datetime,
+    until: datetime,
+    config: Config,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Crawl the sites over [since, until) in this process; return the run summary."""
+    from scrapy.crawler import CrawlerProcess
+
+    from spiders.news import NewsSpider
+
+    started = datetime.now(UTC)
+    process = CrawlerProcess(scrapy_settings(config, overrides))
+    crawlers = []
+    for site in sites:
+        crawler = process.create_crawler(NewsSpider)
+        crawlers.append((site, crawler))
+        process.crawl(crawler, site=site, since=since, until=until)
+    process.start()
+    per_site = {site.id: summarize_stats(crawler.stats.get_stats()) for site, crawler in crawlers}
+    return {
+        "run_id": f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "store": config.store,
+        "sites": per_site,
+        "totals": _totals(per_site),
+    }
+
+
+def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """Fold one crawler's stats into the per-site summary."""
+    out: dict[str, Any] = {
+        "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
+        "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {},
+        "sources": [], "keys": [],
+    }
+    sources: dict[str, dict[str, Any]] = defaultdict(dict)
+    for key, value in sorted(stats.items()):
+        if key.startswith("downloader/response_status_count/"):
+            out["http_status"][key.rsplit("/", 1)[1]] = value
+        if not key.startswith("sw/"):
+            continue
+        name = key[3:]
+        if name.startswith("source/"):
+            url, field = name[len("source/"):].rsplit("/", 1)
+            sources[url][field] = value
+        elif name.startswith("keys/"):
+            out["keys"].append(value)
+        elif "/" in name:
+            group, sub = name.split("/", 1)
+            out.setdefault(group, {})[sub] = value
+        else:
+            out[name] = value
+    for url, info in sources.items():
+        entry = {"url": url, "kind": info.get("kind", "?"), "status": info.get("status"),
+                 "content_type": info.get("content_type"), "format": info.get("format"),
+                 "items": info.get("items", 0), "discovered": info.get("discovered", 0),
+                 "fetched": info.get("fetched", 0), "stored": info.get("stored", 0),
+                 "rejected": info.get("rejected", 0), "errors": info.get("errors", 0),
+                 "error": info.get("error")}
+        if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
+            out["sources"].append(entry)
+    out["keys"].sort()
+    registered = [s for s in out["sources"] if s["kind"] != "discovered_listing"]
+    out["all_sources_failed"] = bool(registered) and all(s["error"] for s in registered)
+    return out
+
+
+def _totals(per_site: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {"discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
+                              "rejected": defaultdict(int), "errors": defaultdict(int)}
+    for summary in per_site.values():
+        for key in ("discovered", "fetched", "stored", "out_of_window"):
+            totals[key] += summary.get(key, 0)
+        for group in ("rejected", "errors"):
+            for sub, n in summary.get(group, {}).items():
+                totals[group][sub] += n
+    totals["rejected"] = dict(totals["rejected"])
+    totals["errors"] = dict(totals["errors"])
+    totals["sites_all_sources_failed"] = sorted(s for s, v in per_site.items() if v["all_sources_failed"])
+    return totals

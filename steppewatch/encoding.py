@@ -1,0 +1,83 @@
+"""Decode HTML and XML bytes to text when charset declarations are missing or wrong.
+
+Central Asian sites still serve cp1251 and koi8-r, often without a charset header or
+with one that lies. Scrapy's fallback guesses cp1252, which turns Cyrillic into
+mojibake, so pages are decoded here: BOM, then strict UTF-8 (which almost never
+decodes legacy bytes by accident), then the declared charsets and the Cyrillic legacy
+codepages, scored by how plausible the resulting Cyrillic is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_\-.]+)["']""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_LEGACY = ("cp1251", "koi8-r", "cp1252", "iso-8859-5")
+
+
+def _normal(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
+def _cyrillic_score(text: str) -> float:
+    """Plausibility of decoded text: real Russian/Kazakh prose is mostly lowercase letters.
+
+    cp1251 bytes read as koi8-r (or the reverse) flip case and produce box-drawing
+    characters, so the lowercase share of letters separates the right codepage.
+    """
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    lower = sum(1 for c in letters if c.islower())
+    junk = sum(1 for c in text if "\u2500" <= c <= "\u259f" or c in "\ufffd")
+    return lower / len(letters) - 5 * junk / max(len(text), 1)
+
+
+def declared_charsets(body: bytes, content_type: str | None) -> list[str]:
+    found: list[str] = []
+    if content_type:
+        m = _HEADER_CHARSET.search(content_type)
+        if m:
+            found.append(m.group(1))
+    head = body[:4096]
+    for pattern in (_XML_DECL, _META_CHARSET):
+        m = pattern.search(head)
+        if m:
+            found.append(m.group(1).decode("ascii", "replace"))
+    return [n for n in (_normal(x) for x in found) if n]
+
+
+def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Return (text, encoding used)."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom):].decode(name, "replace"), name
+    try:
+        text = body.decode("utf-8")
+        return text, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    candidates = [c for c in declared_charsets(body, content_type) if c != "utf-8"]
+    candidates += [c for c in _LEGACY if c not in candidates]
+    sample = body[:200_000]
+    best: tuple[float, str] | None = None
+    for index, name in enumerate(candidates):
+        try:
+            text = sample.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        # a small bonus keeps a declared or earlier charset when scores tie
+        score = _cyrillic_score(text) + 0.01 * (len(candidates) - index) / len(candidates)
+        if best is None or score > best[0]:
+            best = (score, name)
+    name = best[1] if best else "utf-8"
+    return body.decode(name, "replace"), name
