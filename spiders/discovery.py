@@ -51,9 +51,9 @@ class SourceError(ValueError):
     pass
 
 
-def _parser() -> etree.XMLParser:
+def _parser(recover: bool) -> etree.XMLParser:
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, recover=True,
+        resolve_entities=False, no_network=True, huge_tree=False, recover=recover,
         remove_comments=True, remove_pis=True, load_dtd=False,
     )
 
@@ -94,7 +94,8 @@ def _looks_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]
 
 
-def _root(body: bytes) -> etree._Element:
+def _root(body: bytes) -> tuple[etree._Element, str | None]:
+    """The document root, and a note if it only parsed in recovery mode (truncated feeds)."""
     body = inflate(body)
     if len(body) > MAX_XML_BYTES:
         raise SourceError(f"XML larger than {MAX_XML_BYTES} bytes")
@@ -103,12 +104,16 @@ def _root(body: bytes) -> etree._Element:
     if _looks_html(body):
         raise SourceError("HTML page where XML was expected")
     try:
-        root = etree.fromstring(body, _parser())
+        return etree.fromstring(body, _parser(recover=False)), None
     except etree.XMLSyntaxError as exc:
-        raise SourceError(f"invalid XML: {exc}") from exc
+        strict_error = f"invalid XML: {exc}"
+    try:
+        root = etree.fromstring(body, _parser(recover=True))
+    except etree.XMLSyntaxError:
+        root = None
     if root is None:
-        raise SourceError("invalid XML: no root element")
-    return root
+        raise SourceError(strict_error)
+    return root, strict_error
 
 
 def _date(value: str | None, tz: ZoneInfo) -> tuple[datetime | None, bool]:
@@ -128,7 +133,7 @@ def _date(value: str | None, tz: ZoneInfo) -> tuple[datetime | None, bool]:
 def parse_feed(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
     """RSS 2.0, RSS 1.0 (RDF) or Atom. A 200 with HTML is reported as kind 'html'."""
     try:
-        root = _root(body)
+        root, note = _root(body)
     except SourceError as exc:
         kind = "html" if "HTML" in str(exc) else "invalid"
         return Parsed(kind, error=str(exc))
@@ -165,13 +170,13 @@ def parse_feed(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
         raw_date = _text(_child(item, "pubdate", "date", "published", "updated", "issued", "modified"))
         published, has_time = _date(raw_date, tz)
         entries.append(Entry(absolute, published, has_time, _text(_child(item, "title"))))
-    return Parsed(kind, entries=entries)
+    return Parsed(kind, entries=entries, error=note if not entries else None)
 
 
 def parse_sitemap(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
     """A sitemap index (children) or urlset (entries), Google News fields included."""
     try:
-        root = _root(body)
+        root, note = _root(body)
     except SourceError as exc:
         kind = "html" if "HTML" in str(exc) else "invalid"
         return Parsed(kind, error=str(exc))
@@ -198,6 +203,8 @@ def parse_sitemap(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
         published, has_time = _date(raw_date, tz)
         entry = Entry(absolute, published, has_time, title)
         (out.children if top == "sitemapindex" else out.entries).append(entry)
+    if note and not (out.children or out.entries):
+        out.error = note
     return out
 
 
