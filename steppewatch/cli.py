@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from steppewatch.config import Config
-from steppewatch.registry import RegistryError, Site, load_registry
+from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = PROJECT_ROOT / "tests" / "fixtures"
@@ -155,7 +155,6 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     print_summary(summary, as_json=args.json)
     if not args.json:
         print(f"\nArticles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
-        print(f"Try: steppewatch extract tests/fixtures/sites/steppe-times.test/... --json")
     return 0
 
 
@@ -169,17 +168,11 @@ def cmd_extract(args: argparse.Namespace, config: Config) -> int:
         body = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    url = args.url or path.resolve().as_uri().replace("file://", "http://localhost")
+    url = args.url or _declared_url(body) or path.resolve().as_uri().replace("file://", "http://localhost")
     if args.site:
         site = load_registry(config.sites).get(args.site)
     else:
-        from urllib.parse import urlsplit
-
-        host = urlsplit(url).hostname or "localhost"
-        site = Site(id="adhoc", name=host, country="XX", languages=["und"] if False else ["en"],
-                    allowed_domains=[host if "." in host else "localhost.localdomain"],
-                    listings=[{"url": f"http://{host if '.' in host else 'localhost.localdomain'}/",
-                               "article_pattern": "."}])
+        site = adhoc_site(url)
     result = extract_page(body, url, site)
     if isinstance(result, Rejection):
         record: dict[str, Any] = {"url": result.url, "rejected": result.reason.value, "detail": result.detail}
@@ -194,6 +187,21 @@ def cmd_extract(args: argparse.Namespace, config: Config) -> int:
         if "text" in record:
             print("\n" + record["text"])
     return 0 if not isinstance(result, Rejection) else 3
+
+
+def _declared_url(body: bytes) -> str | None:
+    """The page's own canonical URL, so `extract FILE` works without --url."""
+    import re
+
+    from steppewatch.urls import is_http_url
+
+    head = body[:65536].decode("latin-1")
+    for pattern in (r'<link[^>]+rel=["\']canonical["\'][^>]+href=["\']([^"\']+)',
+                    r'<meta[^>]+property=["\']og:url["\'][^>]+content=["\']([^"\']+)'):
+        match = re.search(pattern, head, re.IGNORECASE)
+        if match and is_http_url(match.group(1)):
+            return match.group(1)
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

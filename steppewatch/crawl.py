@@ -131,6 +131,8 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
         if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
             out["sources"].append(entry)
     out["keys"].sort()
+    out["retries"] = {k.split("/", 1)[1]: v for k, v in stats.items()
+                      if k.startswith("retry/") and not k.startswith("retry/reason_count")}
     registered = [s for s in out["sources"] if s["kind"] != "discovered_listing"]
     out["all_sources_failed"] = bool(registered) and all(s["error"] for s in registered)
     return out

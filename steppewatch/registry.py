@@ -233,6 +233,15 @@ class Registry(_Strict):
         return [s for s in self.sites if s.enabled]
 
 
+def adhoc_site(url: str) -> Site:
+    """A registry record for one page outside the registry (``steppewatch extract``)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not _DOMAIN_RE.match(host):
+        host = "localhost.localdomain"
+    return Site(id="adhoc", name=host, country="XX", languages=["und"], allowed_domains=[host],
+                listings=[Listing(url=f"http://{host}/", article_pattern=".")])
+
+
 def sites_path() -> Path:
     return Path(os.environ.get("STEPPEWATCH_SITES") or DEFAULT_SITES_PATH)
 
