@@ -26,7 +26,7 @@ from dateutil import parser as dateparser
 from lxml import etree
 
 from steppewatch.encoding import decode_body
-from steppewatch.models import Article, Listed, RejectReason, Rejection, article_id, content_hash
+from steppewatch.models import Article, Listed, Rejection, RejectReason, article_id, content_hash
 from steppewatch.registry import Site
 from steppewatch.urls import canonical_url, in_domains
 

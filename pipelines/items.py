@@ -19,7 +19,7 @@ from scrapy.exceptions import DropItem
 
 from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
-from steppewatch.models import Article, RejectReason, Rejection
+from steppewatch.models import Article, Rejection, RejectReason
 from steppewatch.store import Store, article_key, open_store, raw_key
 
 

@@ -8,7 +8,6 @@ reported as such. Network failures are results ("unreachable: ..."), never crash
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +40,7 @@ def probe_source(site: Site, kind: str, source: Source, config: Config, timeout:
     except urllib.error.HTTPError as exc:
         result.update(status=exc.code, content_type=exc.headers.get("Content-Type"), result=f"HTTP {exc.code}")
         return result
-    except (urllib.error.URLError, socket.timeout, TimeoutError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         result["result"] = f"unreachable: {reason}"
         return result

@@ -109,7 +109,7 @@ def test_no_boilerplate_line_in_any_stored_text(full: Run) -> None:
 
 def test_out_of_window_and_rejections_are_counted(full: Run) -> None:
     stored = {r["canonical_url"] for r in full.records()}
-    for site, golden in GOLDEN.items():
+    for golden in GOLDEN.values():
         for url in golden.get("out_of_window", []):
             assert url not in stored, url
         for rejected in golden.get("rejected", []):

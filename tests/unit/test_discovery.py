@@ -104,11 +104,11 @@ def test_invalid_xml_is_an_error_not_a_crash() -> None:
 
 
 def test_listing_links_dates_and_next_page() -> None:
-    html = """<html><body><nav><a href="/about">About</a></nav>
+    html = b"""<html><body><nav><a href="/about">About</a></nav>
     <article class="teaser"><h2><a href="/news/2024/12/03/a/">A</a></h2><time datetime="2024-12-03T10:00:00+05:00">3 Dec</time></article>
     <article class="teaser"><h2><a href="/news/2024/12/02/b/#comments">B</a></h2></article>
     <a href="http://elsewhere.example/news/2024/12/01/x/">off-domain</a>
-    <a rel="next" href="/news/page/2/">next</a></body></html>""".encode()
+    <a rel="next" href="/news/page/2/">next</a></body></html>"""
     parsed = parse_listing(html, "http://s.test/news/", TZ, r"/news/\d{4}/")
     urls = [e.url for e in parsed.entries]
     assert urls[:2] == ["http://s.test/news/2024/12/03/a/", "http://s.test/news/2024/12/02/b/"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from pipelines.extract import classify, detect_language, extract_page
-from steppewatch.models import Article, Listed, RejectReason, Rejection
+from steppewatch.models import Article, Listed, Rejection, RejectReason
 from steppewatch.registry import Site
 
 SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seeds"
@@ -97,10 +98,10 @@ def test_binary_served_as_html_is_rejected() -> None:
 
 
 def test_listed_date_is_used_when_the_page_has_none() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     body = paragraphs([f"Sentence number {i} of an undated report about the steppe and its railways." for i in range(12)])
-    listed = Listed("feed", "http://t.test/feed", datetime(2024, 12, 3, 5, tzinfo=timezone.utc), "Undated")
+    listed = Listed("feed", "http://t.test/feed", datetime(2024, 12, 3, 5, tzinfo=UTC), "Undated")
     result = extract_page(page("<h1>Undated</h1>" + body), "http://t.test/news/5?utm_source=x", SITE, listed=listed)
     assert isinstance(result, Article)
     assert result.date_source == "feed" and result.published == "2024-12-03T05:00:00+00:00"
