@@ -135,8 +135,9 @@ def parse_feed(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
     try:
         root, note = _root(body)
     except SourceError as exc:
-        kind = "html" if "HTML" in str(exc) else "invalid"
-        return Parsed(kind, error=str(exc))
+        if "HTML" in str(exc):
+            return Parsed("html", error="HTML page where a feed was expected")
+        return Parsed("invalid", error=str(exc))
     top = _local(root.tag)
     if top == "html":
         return Parsed("html", error="HTML page where a feed was expected")
@@ -178,8 +179,9 @@ def parse_sitemap(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
     try:
         root, note = _root(body)
     except SourceError as exc:
-        kind = "html" if "HTML" in str(exc) else "invalid"
-        return Parsed(kind, error=str(exc))
+        if "HTML" in str(exc):
+            return Parsed("html", error="HTML page where a sitemap was expected")
+        return Parsed("invalid", error=str(exc))
     top = _local(root.tag)
     if top not in ("sitemapindex", "urlset"):
         return Parsed("invalid", error=f"not a sitemap: root element <{top}>")

@@ -54,7 +54,7 @@ def probe_source(site: Site, kind: str, source: Source, config: Config, timeout:
         parsed = parse_listing(body, url, site.tz, source.article_pattern, ctype)
     result["items"] = len(parsed.entries) + len(parsed.children)
     if parsed.error:
-        result["result"] = "HTML where a feed was expected" if parsed.kind == "html" else parsed.error
+        result["result"] = parsed.error
     elif result["items"] == 0:
         result["result"] = f"{parsed.kind}: no items"
     else:

@@ -136,16 +136,19 @@ class ReplayServer:
                 1 for h in self.hits if (host is None or h.host == host) and pattern.search(h.path)
             )
 
-    def respond(self, host: str, target: str, user_agent: str) -> tuple[int, dict[str, str], bytes]:
+    def respond(
+        self, host: str, target: str, user_agent: str, method: str = "GET"
+    ) -> tuple[int, dict[str, str], bytes]:
         """The (status, headers, body) for one request; pure apart from the request log."""
         with self._lock:
-            self.hits.append(Hit("GET", host, target, user_agent))
-            self._counts[(host, target)] += 1
-            nth = self._counts[(host, target)]
+            self.hits.append(Hit(method, host, target, user_agent))
+            if method != "HEAD":  # a HEAD must not use up a step of a fault sequence
+                self._counts[(host, target)] += 1
+            nth = self._counts[(host, target)] or 1
         site = self._sites.get(host)
         if site is None:
             return 502, {"Content-Type": "text/plain"}, f"replay: unknown host {host}\n".encode()
-        rule = site.routes.get(target) or site.routes.get(urlsplit(target).path if "?" not in target else target)
+        rule = site.routes.get(target) or site.routes.get(urlsplit(target).path)
         return self._apply(site, target, rule or {}, nth, user_agent)
 
     def _apply(
@@ -176,7 +179,7 @@ class ReplayServer:
         if site.root.resolve() not in path.parents or not path.is_file():
             return 404, {"Content-Type": "text/html; charset=utf-8"}, b"<html><body>Not found</body></html>"
         ctype = rule.get("content_type") or _TYPES.get(path.suffix) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            mimetypes.guess_type(path.name)[0] or ("text/html" if not path.suffix else "application/octet-stream")
         )
         if ctype.startswith("text/") and "charset" not in ctype:
             charset = rule.get("charset", site.charset)
@@ -213,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             host = (self.headers.get("Host") or "").split(":")[0].lower()
             target = self.path
-        status, headers, body = self.replay.respond(host, target, self.headers.get("User-Agent", ""))
+        status, headers, body = self.replay.respond(host, target, self.headers.get("User-Agent", ""), self.command)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)

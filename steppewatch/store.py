@@ -15,7 +15,8 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9=_.\-]+(/[A-Za-z0-9=_.\-]+)*$")
 
@@ -90,8 +91,92 @@ class LocalStore:
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith(".tmp-"))
 
 
+class S3Store:
+    """An S3 bucket (and key prefix) through boto3, for AWS, MinIO or any S3 API.
+
+    Credentials come from boto3's standard chain; ``AWS_ENDPOINT_URL_S3`` or
+    ``AWS_ENDPOINT_URL`` point it at another S3-compatible service. Retries use
+    botocore's adaptive mode (client-side rate limiting on throttling).
+    """
+
+    def __init__(self, uri: str, client: Any | None = None) -> None:
+        parts = urlsplit(uri)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"not an s3://bucket[/prefix] URI: {redact(uri)}")
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            self._client = boto3.client(
+                "s3",
+                config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8},
+                                  connect_timeout=5, read_timeout=30),
+            )
+        return self._client
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes, content_type: str, content_encoding: str | None = None,
+            metadata: dict[str, str] | None = None) -> None:
+        extra: dict[str, Any] = {"ContentType": content_type, "Metadata": _ascii_meta(metadata or {})}
+        if content_encoding:
+            extra["ContentEncoding"] = content_encoding
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(f"{self.uri}/{key}") from exc
+
+    def head(self, key: str) -> dict[str, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["Metadata"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def list(self, prefix: str = "") -> list[str]:
+        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+
+def _ascii_meta(metadata: dict[str, str]) -> dict[str, str]:
+    # S3 user metadata travels in HTTP headers: keep it ASCII.
+    return {k: v.encode("ascii", "backslashreplace").decode("ascii") for k, v in metadata.items()}
+
+
+def redact(uri: str) -> str:
+    """A URI with any password removed, for messages and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def open_store(uri: str | os.PathLike[str]) -> Store:
     uri = str(uri)
     if uri.startswith("s3://"):
-        raise ValueError(f"{uri}: S3 stores are not supported yet")
+        return S3Store(uri)
     return LocalStore(Path(uri.removeprefix("file://")))

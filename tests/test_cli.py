@@ -50,7 +50,7 @@ def test_sites_check_probes_sources_over_http() -> None:
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout[proc.stdout.index("["):])
     ok = [r for r in results if r["result"].startswith("ok")]
-    html_feeds = [r for r in results if r["result"] == "HTML where a feed was expected"]
+    html_feeds = [r for r in results if r["result"] == "HTML page where a feed was expected"]
     assert ok and all(r["status"] == 200 and r["items"] > 0 for r in ok)
     assert html_feeds and all(r["status"] == 200 and "text/html" in r["content_type"] for r in html_feeds)
 
