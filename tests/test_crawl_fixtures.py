@@ -227,3 +227,21 @@ def test_disallowed_and_offsite_links_are_never_requested(full: Run) -> None:
 
         host = urlsplit(item["url"]).hostname
         assert not [h for h in full.hits if h.host == host and h.path == _path(item["url"])], item
+
+
+def test_discovery_follows_the_window(server: ReplayServer, tmp_path: Path) -> None:
+    run = crawl(server, tmp_path / "store", "2024-12-03T00:00:00Z", "2024-12-05T00:00:00Z")
+    dated_sitemaps = sorted(h.path for h in run.hits if h.host == "dala-news.test" and "date_start=" in h.path)
+    assert dated_sitemaps == [
+        "/sitemap_article.xml?date_start=20241203&date_end=20241203",
+        "/sitemap_article.xml?date_start=20241204&date_end=20241204",
+    ]
+    archives = sorted(h.path for h in run.hits if h.host == "kazinfo.test" and "/ru/archive" in h.path)
+    assert archives == ["/ru/archive?date=2024-12-03", "/ru/archive?date=2024-12-04"]
+    # a later window: listing page 1 holds only older entries, so page 2 is never asked for
+    later = crawl(server, tmp_path / "later", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", sites=["steppe_times"])
+    assert later.count("steppe-times.test", r"^/news/page/1/$") == 1
+    assert later.count("steppe-times.test", r"^/news/page/2/$") == 0
+    assert later.summary["totals"]["stored"] == 0
+    article_hits = [h for h in later.hits if h.path.count("/") >= 2 and not h.path.startswith(("/news/", "/sitemap", "/feed"))]
+    assert article_hits == [], "no article page fetched when every source date is outside the window"
