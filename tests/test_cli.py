@@ -75,3 +75,15 @@ def test_demo_stores_articles_from_every_sample_site(tmp_path: Path) -> None:
     assert len({r["site"] for r in records}) >= 4
     assert len(list(store.glob("raw/site=*/date=*/*.html.gz"))) == len(records)
     assert "stored" in proc.stdout and str(store) in proc.stdout
+
+
+def test_crawl_exits_non_zero_when_every_source_failed(tmp_path: Path) -> None:
+    proc = run("crawl", "--all", "--since", "2024-12-01", "--until", "2024-12-02", "--store", str(tmp_path),
+               "--json", "--set", "RETRY_TIMES=0", "--set", "LOG_LEVEL=ERROR",
+               env={"STEPPEWATCH_SITES": str(FIXTURES / "sites.yaml"),
+                    "STEPPEWATCH_PROXY": f"http://127.0.0.1:{_closed_port()}"})
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert sorted(summary["totals"]["sites_all_sources_failed"]) == sorted(summary["sites"])
+    for site in summary["sites"].values():
+        assert all(src["error"] for src in site["sources"])
