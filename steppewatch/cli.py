@@ -126,7 +126,7 @@ def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
         for src in s["sources"]:
             state = src["error"] or "ok"
             print(f"  {site:<18} {src['kind']:<8} {str(src['status'] or '-'):<4} items={src['items']:<4} "
-                  f"stored={src['stored']:<3} {state:<28} {src['url']}")
+                  f"stored={src['stored']:<3} {state:<36} {src['url']}")
     t = summary["totals"]
     print(f"\ntotal: discovered {t['discovered']}, fetched {t['fetched']}, stored {t['stored']}, "
           f"out of window {t['out_of_window']}, rejected {sum(t['rejected'].values())}, "
