@@ -4,13 +4,12 @@ Each is a small component with plain constructor arguments and a thin
 ``from_crawler``. ``ExtractPipeline`` turns a ``FetchedPage`` into an ``ArticleItem``
 (or counts a rejection and, for listing/search pages, follows their article links);
 ``WindowPipeline`` lets through only articles published in the run's window;
-``StorePipeline`` writes the record and the gzipped raw page at deterministic keys.
+``StorePipeline`` hands it to the index, which stores it once (record and gzipped raw
+page at deterministic keys), as a new version, as an alias, or not at all.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +19,15 @@ from scrapy.exceptions import DropItem
 from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
 from steppewatch.models import Article, Rejection, RejectReason
-from steppewatch.store import Store, article_key, open_store, raw_key
+from steppewatch.index import Index, Outcome, shared_index
+from steppewatch.store import Store, open_store
 
 
 @dataclass
 class ArticleItem:
     article: Article
     raw: bytes
+    urls: list[str]  # every URL form the page was reached by, for URL dedup
 
 
 def _stats(crawler: Any) -> Any:
@@ -59,7 +60,7 @@ class ExtractPipeline:
                 for request in spider.follow_discovery_page(item, links):
                     self.crawler.engine.crawl(request)
             raise DropItem(f"not an article ({result.reason.value}: {result.detail}): {item.url}")
-        return ArticleItem(result, item.body)
+        return ArticleItem(result, item.body, [u for u in (item.meta.get("requested_url"),) if u])
 
 
 class WindowPipeline:
@@ -93,41 +94,30 @@ class WindowPipeline:
 
 
 class StorePipeline:
-    """Write each article once per run at its deterministic keys."""
+    """Store each article once: new records, new versions, aliases, or nothing."""
 
-    def __init__(self, store: Store, crawler: Any) -> None:
+    def __init__(self, store: Store, index: Index, crawler: Any) -> None:
         self.store = store
+        self.index = index
         self.crawler = crawler
-        self.seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        return cls(open_store(crawler.settings.get("STORE_URI", "data/store")), crawler)
+        return cls(open_store(crawler.settings.get("STORE_URI", "data/store")), shared_index(crawler), crawler)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
         article = item.article
         stats = self.crawler.stats
-        if article.id in self.seen:
-            stats.inc_value("sw/duplicates_in_run")
-            raise DropItem(f"already stored in this run: {article.canonical_url}")
-        self.seen.add(article.id)
-        day = storage_day(article)
-        record = json.dumps(article.to_dict(), ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
-        meta = {"site": article.site, "published": article.published or "", "content-hash": article.content_hash}
-        self.store.put(raw_key(article.site, day, article.id), gzip.compress(item.raw, mtime=0),
-                       "text/html", content_encoding="gzip", metadata=meta)
-        self.store.put(article_key(article.site, day, article.id), record, "application/json", metadata=meta)
-        stats.inc_value("sw/stored")
-        source = article.source.get("url")
-        if source:
-            stats.inc_value(f"sw/source/{source}/stored")
-        stats.set_value(f"sw/keys/{article.id}", article_key(article.site, day, article.id))
+        result = self.index.commit(article, item.raw, self.store, extra_urls=item.urls)
+        stats.inc_value(f"sw/outcome/{result.outcome.value}")
+        if result.outcome == Outcome.STORED:
+            stats.inc_value("sw/stored")
+            source = article.source.get("url")
+            if source:
+                stats.inc_value(f"sw/source/{source}/stored")
+        for key in result.keys:
+            if key:
+                stats.set_value(f"sw/keys/{key}", key)
         return item
-
-
-def storage_day(article: Article) -> str:
-    """The UTC day an article is filed under: its publication date, else its fetch date."""
-    when = article.published_dt or datetime.fromisoformat(article.fetched_at or datetime.now(UTC).isoformat())
-    return when.astimezone(UTC).date().isoformat()

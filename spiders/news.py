@@ -22,6 +22,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from spiders.discovery import Entry, Parsed, parse_feed, parse_listing, parse_sitemap
+from steppewatch.index import Index, shared_index
 from steppewatch.models import Listed
 from steppewatch.registry import Listing, Site, Source
 from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
@@ -73,6 +74,8 @@ class NewsSpider(scrapy.Spider):
         until: datetime,
         date_slack: timedelta = timedelta(hours=1),
         max_child_sitemaps: int = 50,
+        index: Index | None = None,
+        reprocess: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=f"news_{site.id}", **kwargs)
@@ -84,6 +87,8 @@ class NewsSpider(scrapy.Spider):
         self.slack = date_slack
         self.max_child_sitemaps = max_child_sitemaps
         self.allowed_domains = list(site.allowed_domains)
+        self.index = index
+        self.reprocess = reprocess
         self._queued: set[str] = set()
 
     @classmethod
@@ -91,6 +96,9 @@ class NewsSpider(scrapy.Spider):
         settings = crawler.settings
         kwargs.setdefault("date_slack", timedelta(seconds=settings.getint("NEWS_DATE_SLACK", 3600)))
         kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS", 50))
+        kwargs.setdefault("reprocess", settings.getbool("NEWS_REPROCESS", False))
+        if settings.getbool("DEDUP_ENABLED", True):
+            kwargs.setdefault("index", shared_index(crawler))
         return super().from_crawler(crawler, *args, **kwargs)
 
     # -- stats -----------------------------------------------------------------
@@ -163,6 +171,9 @@ class NewsSpider(scrapy.Spider):
             if url in self._queued:
                 continue
             self._queued.add(url)
+            if self.index is not None and not self.index.should_fetch(url, reprocess=self.reprocess):
+                self.inc("skipped/already_stored")
+                continue
             published = entry.published
             if published is None and period is not None:
                 published = datetime.combine(period[0], datetime.min.time(), tzinfo=self.site.tz)

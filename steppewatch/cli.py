@@ -105,7 +105,10 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     sites = _select_sites(args, config)
     from steppewatch.crawl import run_crawl
 
-    summary = run_crawl(sites, since, until, config, _parse_set(args.set or []))
+    overrides = _parse_set(args.set or [])
+    if args.reprocess:
+        overrides["NEWS_REPROCESS"] = True
+    summary = run_crawl(sites, since, until, config, overrides)
     print_summary(summary, as_json=args.json)
     return 1 if len(summary["totals"]["sites_all_sources_failed"]) == len(sites) else 0
 
@@ -139,11 +142,12 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.replay import ReplayServer
 
     store = os.environ.get("STEPPEWATCH_STORE") or "data/demo"
+    index = os.environ.get("STEPPEWATCH_INDEX_URL") or "sqlite:///data/demo-index.sqlite"
     registry = load_registry(SAMPLES / "sites.yaml")
     server = ReplayServer(SAMPLES / "sites")
     proxy = server.start()
     print(f"replaying the sample sites {', '.join(server.hosts)} on {proxy}")
-    config = replace(config, store=store, proxy=proxy)
+    config = replace(config, store=store, index=index, proxy=proxy)
     # Local replay: no need to wait between requests.
     fast = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_BACKOFF_BASE": 0.2,
             "LOG_LEVEL": "WARNING"}
@@ -221,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", required=True)
     p.add_argument("--store", help="store path (default $STEPPEWATCH_STORE or ./data/store)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Scrapy setting")
+    p.add_argument("--reprocess", action="store_true", help="fetch articles again even if already stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_crawl)
 

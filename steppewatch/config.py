@@ -1,7 +1,7 @@
 """Configuration from the environment, with embedded defaults for one machine.
 
 No configuration file is needed to try steppewatch: the store is ``./data/store``,
-the registry ``config/sites.yaml``. Each value is an environment variable so that
+the index ``data/index.sqlite``, the registry ``config/sites.yaml``. Each value is an environment variable so that
 Airflow, Docker and the CLI configure it the same way.
 """
 
@@ -18,6 +18,7 @@ DEFAULT_USER_AGENT = f"steppewatch/{__version__} (+https://github.com/steppewatc
 @dataclass(frozen=True)
 class Config:
     store: str = "data/store"
+    index: str = "sqlite:///data/index.sqlite"
     sites: str = "config/sites.yaml"
     user_agent: str = DEFAULT_USER_AGENT
     proxy: str | None = None
@@ -28,6 +29,7 @@ class Config:
         env = dict(os.environ if env is None else env)
         return cls(
             store=env.get("STEPPEWATCH_STORE") or cls.store,
+            index=env.get("STEPPEWATCH_INDEX_URL") or cls.index,
             sites=env.get("STEPPEWATCH_SITES") or cls.sites,
             user_agent=env.get("STEPPEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
             proxy=env.get("STEPPEWATCH_PROXY") or None,

@@ -7,6 +7,7 @@ crawler's stats (``sw/`` keys written by the spider and pipelines).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from steppewatch.config import Config
 from steppewatch.registry import Site
+from steppewatch.store import Store, check_key, open_store, redact
 
 PIPELINES = {
     "pipelines.items.ExtractPipeline": 100,
@@ -55,6 +57,12 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         },
         "ITEM_PIPELINES": dict(PIPELINES),
         "STORE_URI": config.store,
+        "INDEX_URL": config.index,
+        "DEDUP_ENABLED": True,
+        "DEDUP_RECHECK_WITHIN_HOURS": 48,
+        "DEDUP_RECHECK_AFTER_HOURS": 6,
+        "DEDUP_MAX_RECHECKS": 1,
+        "NEWS_REPROCESS": False,
         "FIXEDPROXY_URL": config.proxy,
         "NEWS_DATE_SLACK": 3600,
         "NEWS_MAX_CHILD_SITEMAPS": 50,
@@ -85,23 +93,43 @@ def run_crawl(
         process.crawl(crawler, site=site, since=since, until=until)
     process.start()
     per_site = {site.id: summarize_stats(crawler.stats.get_stats()) for site, crawler in crawlers}
-    return {
+    summary = {
         "run_id": f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
         "since": since.isoformat(),
         "until": until.isoformat(),
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
-        "store": config.store,
+        "store": redact(config.store),
+        "index": redact(config.index),
         "sites": per_site,
         "totals": _totals(per_site),
     }
+    write_manifest(open_store(config.store), summary)
+    return summary
+
+
+def write_manifest(store: Store, summary: dict[str, Any]) -> str:
+    """``runs/<run_id>.json``: window, sites, counts and the keys this run wrote."""
+    manifest = {
+        "run_id": summary["run_id"], "since": summary["since"], "until": summary["until"],
+        "started": summary["started"], "finished": summary["finished"],
+        "sites": sorted(summary["sites"]),
+        "counts": {site: {k: v for k, v in s.items() if k not in ("keys", "sources")}
+                   for site, s in summary["sites"].items()},
+        "totals": summary["totals"],
+        "keys_written": sorted(k for s in summary["sites"].values() for k in s["keys"]),
+    }
+    key = check_key(f"runs/{summary['run_id']}.json")
+    store.put(key, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
+    summary["manifest"] = key
+    return key
 
 
 def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """Fold one crawler's stats into the per-site summary."""
     out: dict[str, Any] = {
         "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
-        "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {},
+        "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {}, "outcome": {},
         "sources": [], "keys": [],
     }
     sources: dict[str, dict[str, Any]] = defaultdict(dict)
@@ -140,14 +168,16 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
 
 def _totals(per_site: dict[str, dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Any] = {"discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
-                              "rejected": defaultdict(int), "errors": defaultdict(int)}
+                              "rejected": defaultdict(int), "errors": defaultdict(int), "outcome": defaultdict(int),
+                              "keys_written": 0}
     for summary in per_site.values():
+        totals["keys_written"] += len(summary.get("keys", []))
         for key in ("discovered", "fetched", "stored", "out_of_window"):
             totals[key] += summary.get(key, 0)
-        for group in ("rejected", "errors"):
+        for group in ("rejected", "errors", "outcome"):
             for sub, n in summary.get(group, {}).items():
                 totals[group][sub] += n
-    totals["rejected"] = dict(totals["rejected"])
-    totals["errors"] = dict(totals["errors"])
+    for group in ("rejected", "errors", "outcome"):
+        totals[group] = dict(totals[group])
     totals["sites_all_sources_failed"] = sorted(s for s, v in per_site.items() if v["all_sources_failed"])
     return totals

@@ -68,7 +68,8 @@ def test_extract_json_prints_the_record(tmp_path: Path) -> None:
 
 def test_demo_stores_articles_from_every_sample_site(tmp_path: Path) -> None:
     store = tmp_path / "demo"
-    proc = run("demo", env={"STEPPEWATCH_STORE": str(store)}, cwd=tmp_path)
+    proc = run("demo", env={"STEPPEWATCH_STORE": str(store), "STEPPEWATCH_INDEX_URL": f"sqlite:///{tmp_path}/i.db"},
+               cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(p.read_text("utf-8")) for p in store.glob("articles/site=*/date=*/*.json")]
     assert len(records) >= 10
@@ -78,9 +79,10 @@ def test_demo_stores_articles_from_every_sample_site(tmp_path: Path) -> None:
 
 
 def test_crawl_exits_non_zero_when_every_source_failed(tmp_path: Path) -> None:
-    proc = run("crawl", "--all", "--since", "2024-12-01", "--until", "2024-12-02", "--store", str(tmp_path),
+    proc = run("crawl", "--all", "--since", "2024-12-01", "--until", "2024-12-02", "--store", str(tmp_path / "s"),
                "--json", "--set", "RETRY_TIMES=0", "--set", "LOG_LEVEL=ERROR",
                env={"STEPPEWATCH_SITES": str(FIXTURES / "sites.yaml"),
+                    "STEPPEWATCH_INDEX_URL": f"sqlite:///{tmp_path}/i.db",
                     "STEPPEWATCH_PROXY": f"http://127.0.0.1:{_closed_port()}"})
     assert proc.returncode == 1, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)

@@ -41,16 +41,21 @@ class Run:
     def count(self, host: str, path_re: str) -> int:
         return sum(1 for h in self.hits if h.host == host and re.search(path_re, h.path))
 
-    def records(self, site: str | None = None) -> list[dict[str, Any]]:
-        pattern = f"articles/site={site or '*'}/date=*/*.json"
+    def records(self, site: str | None = None, kind: str = "articles") -> list[dict[str, Any]]:
+        pattern = f"{kind}/site={site or '*'}/date=*/*.json"
         return [json.loads(p.read_text("utf-8")) for p in sorted(self.store.glob(pattern))]
+
+    def aliases(self, site: str | None = None) -> list[dict[str, Any]]:
+        return self.records(site, kind="aliases")
 
 
 def crawl(server: ReplayServer, store: Path, since: str = SINCE, until: str = UNTIL,
-          sites: list[str] | None = None, extra: list[str] | None = None) -> Run:
-    env = dict(os.environ, STEPPEWATCH_SITES=str(FIXTURES / "sites.yaml"), STEPPEWATCH_PROXY=server.url)
+          sites: list[str] | None = None, extra: list[str] | None = None, index: str | None = None,
+          flags: list[str] | None = None) -> Run:
+    env = dict(os.environ, STEPPEWATCH_SITES=str(FIXTURES / "sites.yaml"), STEPPEWATCH_PROXY=server.url,
+               STEPPEWATCH_INDEX_URL=index or f"sqlite:///{store}.index.sqlite")
     args = [sys.executable, "-m", "steppewatch.cli", "crawl", *(sites or ["--all"]), "--since", since,
-            "--until", until, "--store", str(store), "--json"]
+            "--until", until, "--store", str(store), "--json", *(flags or [])]
     for setting in FAST + (extra or []):
         args += ["--set", setting]
     before = len(server.hits)
@@ -78,9 +83,19 @@ def _utc(value: str) -> datetime:
 def test_golden_articles(full: Run, site: str) -> None:
     golden = GOLDEN[site]
     records = {r["canonical_url"]: r for r in full.records(site)}
+    aliases = {r["canonical_url"]: r for r in full.aliases(site)}
+    by_id = {r["id"]: r for r in full.records()}
     expected = {a["url"]: a for a in golden["articles"]}
-    assert sorted(records) == sorted(expected)
+    assert sorted([*records, *aliases]) == sorted(expected)
     for url, want in expected.items():
+        if url in aliases:  # the same text is stored once, under the other site's record
+            alias = aliases[url]
+            assert alias["title"] == want["title"] and alias["language"] == want["language"]
+            assert _utc(alias["published"]) == _utc(want["published"]), url
+            target = by_id[alias["alias_of"]]
+            assert target["content_hash"] == alias["content_hash"] and target["site"] != site
+            assert all(line in target["text"] for line in want.get("must_contain", []))
+            continue
         got = records[url]
         assert got["title"] == want["title"], url
         if want.get("published"):
@@ -115,7 +130,7 @@ def test_no_boilerplate_line_in_any_stored_text(full: Run) -> None:
 
 
 def test_out_of_window_and_rejections_are_counted(full: Run) -> None:
-    stored = {r["canonical_url"] for r in full.records()}
+    stored = {r["canonical_url"] for r in full.records() + full.aliases()}
     for golden in GOLDEN.values():
         for url in golden.get("out_of_window", []):
             assert url not in stored, url
@@ -138,7 +153,8 @@ def test_out_of_window_and_rejections_are_counted(full: Run) -> None:
     for reason, count in expected.items():
         have = got.get(reason, 0) + (http_errors if reason == "error_page" else 0)
         assert have >= count, (reason, got, totals["errors"])
-    assert totals["stored"] == len(stored)
+    assert totals["outcome"].get("alias", 0) == len(full.aliases())
+    assert totals["stored"] + len(full.aliases()) == len(stored)
 
 
 def test_every_request_is_polite_and_stays_home(full: Run) -> None:
@@ -161,9 +177,9 @@ def test_window_stores_exactly_the_in_window_articles(server: ReplayServer, tmp_
         a["url"] for g in GOLDEN.values() for a in g["articles"]
         if a.get("published") and lo <= _utc(a["published"]) < hi
     }
-    got = {r["canonical_url"] for r in run.records() if r["date_source"] == "page"}
+    got = {r["canonical_url"] for r in run.records() + run.aliases() if r["date_source"] == "page"}
     assert got == expected
-    for record in run.records():
+    for record in run.records() + run.aliases():
         assert lo <= _utc(record["published"]) < hi
     assert run.summary["totals"]["out_of_window"] >= 1 or run.summary["sites"]
 
@@ -172,7 +188,7 @@ def test_summary_reports_sources_and_faults(full: Run) -> None:
     sites = full.summary["sites"]
     assert set(sites) == set(GOLDEN)
     for site, s in sites.items():
-        assert s["stored"] == len(GOLDEN[site]["articles"])
+        assert s["stored"] + s["outcome"].get("alias", 0) == len(GOLDEN[site]["articles"])
         assert s["sources"], site
         for src in s["sources"]:
             assert {"url", "kind", "status", "items", "error"} <= set(src)
@@ -194,7 +210,7 @@ FAULTS = {f["kind"]: f for g in GOLDEN.values() for f in g.get("faults", [])}
 
 
 def test_faults_are_retried_redirected_or_reported(full: Run) -> None:
-    stored = {r["canonical_url"] for r in full.records()}
+    stored = {r["canonical_url"] for r in full.records() + full.aliases()}
     for kind in ("server_error_then_ok", "rate_limited_then_ok"):
         url = FAULTS[kind]["url"]
         assert url in stored, kind
@@ -212,7 +228,7 @@ def test_faults_are_retried_redirected_or_reported(full: Run) -> None:
 
 
 def test_url_variants_are_stored_once_under_the_canonical_url(full: Run) -> None:
-    records = full.records()
+    records = full.records() + full.aliases()
     canon = [r["canonical_url"] for r in records]
     assert len(canon) == len(set(canon))
     for alias in (a for g in GOLDEN.values() for a in g.get("aliases", [])):

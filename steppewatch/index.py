@@ -1,0 +1,486 @@
+"""The dedup index: which URLs, texts and stories are already stored.
+
+SQL through SQLAlchemy: a SQLite file by default (``STEPPEWATCH_INDEX_URL``, default
+``sqlite:///data/index.sqlite``), PostgreSQL in deployment; the schema is managed by
+Alembic (``steppewatch/migrations``) and upgraded on open. Three levels:
+
+1. URL: every URL form of a stored article (as discovered, as fetched, canonical) maps
+   to its id, so the next run does not fetch it again (``should_fetch``), apart from a
+   bounded re-check of recent articles.
+2. Exact content: ``contents.content_hash`` is unique; an article whose text is already
+   stored under another URL becomes an alias of that record (no second copy).
+3. Near-duplicates: shingle sets and MinHash LSH bands find the story an article
+   belongs to (``story_id``).
+
+The store is the source of truth and the index is derived from it (``reindex``).
+``commit`` writes objects and index rows in one database transaction: the unique
+content row is inserted first, so a second process storing the same text waits for
+the first and then becomes an alias; objects are written before the commit, so a crash
+leaves no index row that would hide an unstored article.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from steppewatch import dedup
+from steppewatch.models import Article
+from steppewatch.store import Store, article_key, check_key, raw_key, redact
+
+DEFAULT_INDEX_URL = "sqlite:///data/index.sqlite"
+
+metadata = sa.MetaData()
+articles = sa.Table(
+    "articles", metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("canonical_url", sa.Text, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("published", sa.DateTime(timezone=True)),
+    sa.Column("language", sa.String(16)),
+    sa.Column("title", sa.Text),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("story_id", sa.String(16), nullable=False),
+    sa.Column("alias_of", sa.String(16)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_checked", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("checks", sa.Integer, nullable=False, server_default="1"),
+)
+contents = sa.Table(
+    "contents", metadata,
+    sa.Column("content_hash", sa.String(64), primary_key=True),
+    sa.Column("article_id", sa.String(16), nullable=False),
+)
+urls = sa.Table(
+    "urls", metadata,
+    sa.Column("url_hash", sa.String(32), primary_key=True),
+    sa.Column("article_id", sa.String(16), nullable=False),
+)
+shingles = sa.Table(
+    "shingles", metadata,
+    sa.Column("article_id", sa.String(16), primary_key=True),
+    sa.Column("language", sa.String(16)),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("story_id", sa.String(16), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+bands = sa.Table(
+    "bands", metadata,
+    sa.Column("band", sa.SmallInteger, nullable=False),
+    sa.Column("hash", sa.BigInteger, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("article_id", sa.String(16), nullable=False),
+    sa.PrimaryKeyConstraint("band", "hash", "article_id"),
+)
+sa.Index("ix_articles_story", articles.c.story_id)
+sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)
+sa.Index("ix_articles_content_hash", articles.c.content_hash)
+sa.Index("ix_urls_article", urls.c.article_id)
+sa.Index("ix_bands_lookup", bands.c.band, bands.c.hash, bands.c.day)
+
+
+class Outcome(StrEnum):
+    STORED = "stored"        # a new record
+    UPDATED = "updated"      # same URL, new text: a new version
+    UNCHANGED = "unchanged"  # re-checked, same text: nothing written
+    ALIAS = "alias"          # same text as another record: recorded as its alias
+    DUPLICATE = "duplicate"  # another process stored this very article meanwhile
+
+
+@dataclass(frozen=True)
+class Committed:
+    outcome: Outcome
+    article_id: str
+    story_id: str
+    keys: tuple[str, ...] = ()
+    alias_of: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """When a known URL is fetched again: recent articles, a bounded number of times."""
+
+    recheck_within: timedelta = timedelta(hours=48)
+    recheck_after: timedelta = timedelta(hours=6)
+    max_rechecks: int = 1
+
+
+def url_hash(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def index_url() -> str:
+    return os.environ.get("STEPPEWATCH_INDEX_URL") or DEFAULT_INDEX_URL
+
+
+def alias_key(site: str, day: str, article_id: str) -> str:
+    return check_key(f"aliases/site={site}/date={day}/{article_id}.json")
+
+
+def version_key(site: str, day: str, article_id: str, version: int, suffix: str) -> str:
+    return check_key(f"versions/site={site}/date={day}/{article_id}/v{version}.{suffix}")
+
+
+def storage_day(article: Article) -> str:
+    """The UTC day an article is filed under: its publication date, else its fetch date."""
+    when = article.published_dt or datetime.fromisoformat(article.fetched_at or datetime.now(UTC).isoformat())
+    return when.astimezone(UTC).date().isoformat()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def shared_index(crawler: Any) -> Index:
+    """The crawler's one Index (spider and pipelines share it), from its settings."""
+    index = getattr(crawler, "_steppewatch_index", None)
+    if index is None:
+        settings = crawler.settings
+        policy = FetchPolicy(
+            recheck_within=timedelta(hours=settings.getfloat("DEDUP_RECHECK_WITHIN_HOURS", 48)),
+            recheck_after=timedelta(hours=settings.getfloat("DEDUP_RECHECK_AFTER_HOURS", 6)),
+            max_rechecks=settings.getint("DEDUP_MAX_RECHECKS", 1),
+        )
+        index = Index(settings.get("INDEX_URL") or index_url(), policy)
+        crawler._steppewatch_index = index
+    return index
+
+
+class Index:
+    """One index database; safe to share between threads of one process."""
+
+    _migrated: set[str] = set()
+    _migrate_lock = threading.Lock()
+
+    def __init__(self, url: str | None = None, policy: FetchPolicy | None = None) -> None:
+        self.url = url or index_url()
+        self.policy = policy or FetchPolicy()
+        self.engine = self._engine(self.url)
+        self.migrate()
+
+    @staticmethod
+    def _engine(url: str) -> Engine:
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if str(path) not in ("", ":memory:"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=60000")
+                cur.close()
+
+            @sa.event.listens_for(engine, "begin")
+            def _begin(conn: Connection) -> None:
+                # writers take the lock up front, so two of them queue instead of deadlocking
+                read_only = conn.get_execution_options().get("read_only", False)
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest Alembic revision (once per process and URL)."""
+        with Index._migrate_lock:
+            if self.url in Index._migrated:
+                return
+            from alembic import command
+            from alembic.config import Config as AlembicConfig
+
+            cfg = AlembicConfig()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            with self.engine.begin() as conn:
+                if self.is_postgres:  # two processes starting at once must not both create tables
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7305119)")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            Index._migrated.add(self.url)
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    # -- level 1: URLs ------------------------------------------------------------------
+    def _read(self) -> Connection:
+        return self.engine.connect().execution_options(read_only=True)
+
+    def lookup(self, url: str) -> sa.Row[Any] | None:
+        with self._read() as conn:
+            return conn.execute(
+                sa.select(articles.c.id, articles.c.published, articles.c.first_seen,
+                          articles.c.last_checked, articles.c.checks)
+                .select_from(urls.join(articles, urls.c.article_id == articles.c.id))
+                .where(urls.c.url_hash == url_hash(url))
+            ).first()
+
+    def should_fetch(self, url: str, now: datetime | None = None, reprocess: bool = False) -> bool:
+        if reprocess:
+            return True
+        row = self.lookup(url)
+        if row is None:
+            return True
+        now = now or datetime.now(UTC)
+        age_ref = _utc(row.published) or _utc(row.first_seen)
+        recent = age_ref is not None and now - age_ref <= self.policy.recheck_within
+        rested = now - _utc(row.last_checked) >= self.policy.recheck_after  # type: ignore[operator]
+        return recent and rested and row.checks <= self.policy.max_rechecks
+
+    # -- levels 2 and 3: commit -----------------------------------------------------------
+    def commit(self, article: Article, raw: bytes, store: Store, extra_urls: list[str] | None = None) -> Committed:
+        """Store an extracted article once; see the module docstring for the protocol."""
+        now = datetime.now(UTC)
+        day = storage_day(article)
+        url_forms = {article.url, article.canonical_url, *(extra_urls or [])}
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(articles).where(articles.c.id == article.id).with_for_update()
+            ).first()
+            if existing is not None:
+                return self._known(conn, existing, article, raw, store, url_forms, now)
+            owner = self._claim_content(conn, article.content_hash, article.id)
+            if owner == article.id:
+                # a concurrent run committed this same article between our checks
+                self._add_urls(conn, article.id, url_forms)
+                return Committed(Outcome.DUPLICATE, article.id, self._story_of(conn, article.id))
+            if owner is not None:
+                return self._alias(conn, article, owner, store, url_forms, day, now)
+            sh = dedup.shingles(article.text, article.language)
+            story = self._find_story(conn, sh, article.language, day) or article.id
+            record = self._record(article, story, version=1, versions=[])
+            keys = (raw_key(article.site, day, article.id), article_key(article.site, day, article.id))
+            meta = _meta(article)
+            store.put(keys[0], gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip", metadata=meta)
+            store.put(keys[1], _json(record), "application/json", metadata=meta)
+            self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
+            self._insert_shingles(conn, article.id, article.language, day, story, sh)
+            self._add_urls(conn, article.id, url_forms)
+            return Committed(Outcome.STORED, article.id, story, keys)
+
+    def _claim_content(self, conn: Connection, content_hash: str, article_id: str) -> str | None:
+        """Insert the unique content row; return the owner id if it already existed."""
+        stmt = _insert_ignore(conn, contents, {"content_hash": content_hash, "article_id": article_id})
+        if conn.execute(stmt).rowcount:
+            return None
+        return conn.execute(sa.select(contents.c.article_id).where(contents.c.content_hash == content_hash)).scalar()
+
+    def _known(self, conn: Connection, row: Any, article: Article, raw: bytes, store: Store,
+               url_forms: set[str], now: datetime) -> Committed:
+        self._add_urls(conn, row.id, url_forms)
+        if row.content_hash == article.content_hash or row.alias_of is not None:
+            conn.execute(articles.update().where(articles.c.id == row.id)
+                         .values(last_checked=now, checks=articles.c.checks + 1))
+            return Committed(Outcome.UNCHANGED, row.id, row.story_id)
+        # same URL, new text: keep the old version under a versioned key, write the new one
+        old = json.loads(store.get(row.key))
+        old_raw_key = raw_key(row.site, row.day, row.id)
+        v = int(old.get("version", 1))
+        kept_record = version_key(row.site, row.day, row.id, v, "json")
+        kept_raw = version_key(row.site, row.day, row.id, v, "html.gz")
+        store.put(kept_record, _json(old), "application/json", metadata=_meta(article))
+        try:
+            store.put(kept_raw, store.get(old_raw_key), "text/html", content_encoding="gzip")
+        except FileNotFoundError:
+            kept_raw = ""
+        versions = list(old.get("versions") or [
+            {"version": v, "content_hash": old.get("content_hash"), "fetched_at": old.get("fetched_at")}])
+        versions[-1] = {**versions[-1], "key": kept_record, "raw_key": kept_raw}
+        versions.append({"version": v + 1, "content_hash": article.content_hash, "fetched_at": article.fetched_at,
+                         "key": row.key})
+        record = self._record(article, row.story_id, version=v + 1, versions=versions)
+        record["first_fetched_at"] = old.get("first_fetched_at") or old.get("fetched_at")
+        # the record stays filed under its first day, so its key never moves
+        store.put(old_raw_key, gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip",
+                  metadata=_meta(article))
+        store.put(row.key, _json(record), "application/json", metadata=_meta(article))
+        conn.execute(_insert_ignore(conn, contents, {"content_hash": article.content_hash, "article_id": row.id}))
+        conn.execute(articles.update().where(articles.c.id == row.id).values(
+            content_hash=article.content_hash, version=v + 1, last_checked=now, checks=articles.c.checks + 1,
+            title=article.title))
+        sh = dedup.shingles(article.text, article.language)
+        conn.execute(shingles.delete().where(shingles.c.article_id == row.id))
+        conn.execute(bands.delete().where(bands.c.article_id == row.id))
+        self._insert_shingles(conn, row.id, article.language, row.day, row.story_id, sh)
+        return Committed(Outcome.UPDATED, row.id, row.story_id, (kept_record, kept_raw, old_raw_key, row.key))
+
+    def _alias(self, conn: Connection, article: Article, owner: str, store: Store, url_forms: set[str],
+               day: str, now: datetime) -> Committed:
+        target = conn.execute(sa.select(articles).where(articles.c.id == owner)).first()
+        story = target.story_id if target is not None else owner
+        key = alias_key(article.site, day, article.id)
+        record = {
+            "id": article.id, "alias_of": owner, "story_id": story, "site": article.site, "url": article.url,
+            "canonical_url": article.canonical_url, "title": article.title, "published": article.published,
+            "date_source": article.date_source, "language": article.language, "content_hash": article.content_hash,
+            "fetched_at": article.fetched_at, "http_status": article.http_status,
+        }
+        store.put(key, _json(record), "application/json", metadata=_meta(article))
+        self._insert(conn, article, story, day, key, now, alias_of=owner, version=1)
+        self._add_urls(conn, article.id, url_forms)
+        return Committed(Outcome.ALIAS, article.id, story, (key,), alias_of=owner)
+
+    def _insert(self, conn: Connection, article: Article, story: str, day: str, key: str, now: datetime,
+                alias_of: str | None, version: int, first_seen: datetime | None = None) -> None:
+        conn.execute(articles.insert().values(
+            id=article.id, site=article.site, canonical_url=article.canonical_url, day=day,
+            published=_utc(article.published_dt), language=article.language, title=article.title[:2000],
+            content_hash=article.content_hash, story_id=story, alias_of=alias_of, version=version, key=key,
+            first_seen=first_seen or now, last_checked=first_seen or now, checks=1,
+        ))
+
+    def _insert_shingles(self, conn: Connection, article_id: str, language: str | None, day: str, story: str,
+                         sh: set[int]) -> None:
+        conn.execute(shingles.insert().values(article_id=article_id, language=language, day=day, story_id=story,
+                                              data=dedup.pack(sh)))
+        rows = [{"band": b, "hash": h, "day": day, "article_id": article_id}
+                for b, h in enumerate(dedup.band_hashes(dedup.signature(sh)))]
+        conn.execute(bands.insert(), rows)
+
+    def _add_urls(self, conn: Connection, article_id: str, forms: set[str]) -> None:
+        for url in forms:
+            conn.execute(_insert_ignore(conn, urls, {"url_hash": url_hash(url), "article_id": article_id}))
+
+    def _story_of(self, conn: Connection, article_id: str) -> str:
+        return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
+
+    def _find_story(self, conn: Connection, sh: set[int], language: str | None, day: str) -> str | None:
+        """The story of the most similar recent article in the same language, if similar enough."""
+        if not sh:
+            return None
+        d = datetime.fromisoformat(day)
+        lo = (d - timedelta(days=dedup.MAX_DAYS_APART)).date().isoformat()
+        hi = (d + timedelta(days=dedup.MAX_DAYS_APART)).date().isoformat()
+        hashes = dedup.band_hashes(dedup.signature(sh))
+        match = sa.or_(*[sa.and_(bands.c.band == b, bands.c.hash == h) for b, h in enumerate(hashes)])
+        shared = sa.func.count().label("shared")
+        candidates = conn.execute(
+            sa.select(bands.c.article_id, shared).where(match, bands.c.day >= lo, bands.c.day <= hi)
+            .group_by(bands.c.article_id).order_by(shared.desc(), bands.c.article_id).limit(50)
+        ).all()
+        if not candidates:
+            return None
+        rows = conn.execute(
+            sa.select(shingles.c.article_id, shingles.c.story_id, shingles.c.language, shingles.c.data)
+            .where(shingles.c.article_id.in_([c.article_id for c in candidates]))
+        ).all()
+        best: tuple[float, str, str] | None = None
+        for row in rows:
+            if (row.language or None) != (language or None):
+                continue
+            score = dedup.jaccard(sh, dedup.unpack(row.data))
+            if score >= dedup.SAME_STORY_JACCARD and (best is None or (score, row.article_id) > best[:2]):
+                best = (score, row.article_id, row.story_id)
+        return best[2] if best else None
+
+    @staticmethod
+    def _record(article: Article, story: str, version: int, versions: list[dict[str, Any]]) -> dict[str, Any]:
+        record = article.to_dict()
+        record.update(story_id=story, version=version, updated=version > 1, versions=versions)
+        return record
+
+    # -- queries and rebuild ------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            return {
+                "articles": conn.execute(sa.select(sa.func.count()).select_from(articles)
+                                         .where(articles.c.alias_of.is_(None))).scalar() or 0,
+                "aliases": conn.execute(sa.select(sa.func.count()).select_from(articles)
+                                        .where(articles.c.alias_of.is_not(None))).scalar() or 0,
+                "stories": conn.execute(sa.select(sa.func.count(sa.distinct(articles.c.story_id)))).scalar() or 0,
+                "urls": conn.execute(sa.select(sa.func.count()).select_from(urls)).scalar() or 0,
+            }
+
+    def stories(self) -> dict[str, str]:
+        """article id -> story id, for every record and alias."""
+        with self._read() as conn:
+            return dict(conn.execute(sa.select(articles.c.id, articles.c.story_id)).all())
+
+    def story_members(self, story_id: str) -> list[sa.Row[Any]]:
+        with self._read() as conn:
+            return list(conn.execute(sa.select(articles).where(articles.c.story_id == story_id)
+                                     .order_by(articles.c.first_seen, articles.c.id)).all())
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            for table in (bands, shingles, urls, contents, articles):
+                conn.execute(table.delete())
+
+    def rebuild(self, store: Store) -> dict[str, int]:
+        """Rebuild every row from the records in the store (records carry their story ids)."""
+        self.clear()
+        n_records = n_aliases = 0
+        for key, record in _records(store, "articles/"):
+            article = _article_from(record)
+            first = datetime.fromisoformat(record.get("first_fetched_at") or record["fetched_at"])
+            day = key.split("/date=")[1].split("/")[0]
+            with self.engine.begin() as conn:
+                conn.execute(_insert_ignore(conn, contents, {"content_hash": article.content_hash,
+                                                              "article_id": article.id}))
+                self._insert(conn, article, record["story_id"], day, key, first, alias_of=None,
+                             version=int(record.get("version", 1)), first_seen=first)
+                self._insert_shingles(conn, article.id, article.language, day, record["story_id"],
+                                      dedup.shingles(article.text, article.language))
+                self._add_urls(conn, article.id, {article.url, article.canonical_url})
+            n_records += 1
+        for key, record in _records(store, "aliases/"):
+            record = {**record, "text": "", "authors": [], "tags": []}
+            article = _article_from(record)
+            first = datetime.fromisoformat(record["fetched_at"])
+            day = key.split("/date=")[1].split("/")[0]
+            with self.engine.begin() as conn:
+                self._insert(conn, article, record["story_id"], day, key, first, alias_of=record["alias_of"],
+                             version=1, first_seen=first)
+                self._add_urls(conn, article.id, {article.url, article.canonical_url})
+            n_aliases += 1
+        return {"records": n_records, "aliases": n_aliases}
+
+
+def _records(store: Store, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for key in store.list(prefix):
+        if key.endswith(".json"):
+            yield key, json.loads(store.get(key))
+
+
+def _article_from(record: dict[str, Any]) -> Article:
+    fields = Article.__dataclass_fields__
+    return Article(**{k: v for k, v in record.items() if k in fields})
+
+
+def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).values(**values).on_conflict_do_nothing()
+
+
+def _json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+
+
+def _meta(article: Article) -> dict[str, str]:
+    return {"site": article.site, "published": article.published or "", "content-hash": article.content_hash}
