@@ -18,8 +18,8 @@ from scrapy.exceptions import DropItem
 
 from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
-from steppewatch.models import Article, Rejection, RejectReason
 from steppewatch.index import Index, Outcome, shared_index
+from steppewatch.models import Article, Rejection, RejectReason
 from steppewatch.store import Store, open_store
 
 
@@ -60,7 +60,7 @@ class ExtractPipeline:
                 for request in spider.follow_discovery_page(item, links):
                     self.crawler.engine.crawl(request)
             raise DropItem(f"not an article ({result.reason.value}: {result.detail}): {item.url}")
-        return ArticleItem(result, item.body, [u for u in (item.meta.get("requested_url"),) if u])
+        return ArticleItem(result, item.body, list(item.meta.get("urls", [])))
 
 
 class WindowPipeline:
@@ -120,4 +120,6 @@ class StorePipeline:
         for key in result.keys:
             if key:
                 stats.set_value(f"sw/keys/{key}", key)
+        for key in result.deleted:
+            stats.set_value(f"sw/deleted/{key}", key)
         return item

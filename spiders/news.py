@@ -244,7 +244,9 @@ class NewsSpider(scrapy.Spider):
             body=response.body,
             listed=response.meta.get("sw_listed"),
             fetched_at=datetime.now(UTC).isoformat(),
-            meta={"requested_url": response.request.url if response.request else response.url},
+            # every URL that led here (redirect sources included) is remembered for URL dedup
+            meta={"urls": [*response.meta.get("redirect_urls", []),
+                           response.request.url if response.request else response.url]},
         )
 
     def source_failed(self, failure: Failure) -> None:

@@ -146,7 +146,8 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     registry = load_registry(SAMPLES / "sites.yaml")
     server = ReplayServer(SAMPLES / "sites")
     proxy = server.start()
-    print(f"replaying the sample sites {', '.join(server.hosts)} on {proxy}")
+    print(f"replaying the sample sites {', '.join(server.hosts)} on {proxy}",
+          file=sys.stderr if args.json else sys.stdout)
     config = replace(config, store=store, index=index, proxy=proxy)
     # Local replay: no need to wait between requests.
     fast = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_BACKOFF_BASE": 0.2,
@@ -208,6 +209,46 @@ def _declared_url(body: bytes) -> str | None:
     return None
 
 
+# -- index and store maintenance ----------------------------------------------------------------
+def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.index import Index
+    from steppewatch.store import open_store
+
+    index = Index(config.index)
+    counts = index.rebuild(open_store(config.store))
+    print(json.dumps({"index": index.describe(), **counts, **index.counts()}))
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.index import Index
+    from steppewatch.maintenance import reprocess
+    from steppewatch.store import open_store
+
+    since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
+    registry = load_registry(config.sites)
+    sites = [registry.get(s).id for s in args.site] if args.site else None
+    counts = reprocess(open_store(config.store), Index(config.index), registry, since, until, sites)
+    print(json.dumps(counts, sort_keys=True))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.maintenance import export_day
+    from steppewatch.store import open_store
+
+    try:
+        datetime.strptime(args.date, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"--date: expected YYYY-MM-DD, got {args.date!r}") from None
+    keys = export_day(open_store(config.store), args.date, args.site or None)
+    for key in keys:
+        print(key)
+    if not keys:
+        print(f"no articles stored for {args.date}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steppewatch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", help="a registry site id, for its extraction hints")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_extract)
+    p = sub.add_parser("reindex", help="rebuild the index from the object store alone")
+    p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("reprocess", help="re-extract stored raw pages; rewrite records whose text changed")
+    p.add_argument("--since", required=True)
+    p.add_argument("--until", required=True)
+    p.add_argument("--site", action="append", help="only this site (repeatable)")
+    p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("export", help="write Parquet datasets for one day (hive-partitioned)")
+    p.add_argument("--date", required=True, help="YYYY-MM-DD")
+    p.add_argument("--site", action="append", help="only this site (repeatable)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -114,10 +114,12 @@ def write_manifest(store: Store, summary: dict[str, Any]) -> str:
         "run_id": summary["run_id"], "since": summary["since"], "until": summary["until"],
         "started": summary["started"], "finished": summary["finished"],
         "sites": sorted(summary["sites"]),
-        "counts": {site: {k: v for k, v in s.items() if k not in ("keys", "sources")}
+        "counts": {site: {k: v for k, v in s.items() if k not in ("keys", "deleted", "sources")}
                    for site, s in summary["sites"].items()},
         "totals": summary["totals"],
-        "keys_written": sorted(k for s in summary["sites"].values() for k in s["keys"]),
+        "keys_written": sorted({k for s in summary["sites"].values() for k in s["keys"]}
+                               - {k for s in summary["sites"].values() for k in s["deleted"]}),
+        "keys_deleted": sorted({k for s in summary["sites"].values() for k in s["deleted"]}),
     }
     key = check_key(f"runs/{summary['run_id']}.json")
     store.put(key, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
@@ -130,7 +132,7 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
         "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {}, "outcome": {},
-        "sources": [], "keys": [],
+        "sources": [], "keys": [], "deleted": [],
     }
     sources: dict[str, dict[str, Any]] = defaultdict(dict)
     for key, value in sorted(stats.items()):
@@ -144,6 +146,8 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
             sources[url][field] = value
         elif name.startswith("keys/"):
             out["keys"].append(value)
+        elif name.startswith("deleted/"):
+            out["deleted"].append(value)
         elif "/" in name:
             group, sub = name.split("/", 1)
             out.setdefault(group, {})[sub] = value
@@ -158,7 +162,9 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
                  "error": info.get("error")}
         if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
             out["sources"].append(entry)
-    out["keys"].sort()
+    gone = set(out["deleted"])
+    out["keys"] = sorted(k for k in out["keys"] if k not in gone)
+    out["deleted"].sort()
     out["retries"] = {k.split("/", 1)[1]: v for k, v in stats.items()
                       if k.startswith("retry/") and not k.startswith("retry/reason_count")}
     registered = [s for s in out["sources"] if s["kind"] != "discovered_listing"]

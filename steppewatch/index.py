@@ -109,6 +109,7 @@ class Committed:
     story_id: str
     keys: tuple[str, ...] = ()
     alias_of: str | None = None
+    deleted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,10 +269,13 @@ class Index:
                 self._add_urls(conn, article.id, url_forms)
                 return Committed(Outcome.DUPLICATE, article.id, self._story_of(conn, article.id))
             if owner is not None:
-                return self._alias(conn, article, owner, store, url_forms, day, now)
+                return self._alias(conn, article, raw, owner, store, url_forms, day, now)
             sh = dedup.shingles(article.text, article.language)
-            story = self._find_story(conn, sh, article.language, day) or article.id
+            matched = self._matching_stories(conn, sh, article.language, day)
+            story = matched[0] if matched else article.id
+            merged = self._merge_stories(conn, store, story, matched[1:])
             record = self._record(article, story, version=1, versions=[])
+            record["urls"] = sorted(url_forms)
             keys = (raw_key(article.site, day, article.id), article_key(article.site, day, article.id))
             meta = _meta(article)
             store.put(keys[0], gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip", metadata=meta)
@@ -279,12 +283,12 @@ class Index:
             self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
             self._insert_shingles(conn, article.id, article.language, day, story, sh)
             self._add_urls(conn, article.id, url_forms)
-            return Committed(Outcome.STORED, article.id, story, keys)
+            return Committed(Outcome.STORED, article.id, story, (*keys, *merged))
 
     def _claim_content(self, conn: Connection, content_hash: str, article_id: str) -> str | None:
         """Insert the unique content row; return the owner id if it already existed."""
         stmt = _insert_ignore(conn, contents, {"content_hash": content_hash, "article_id": article_id})
-        if conn.execute(stmt).rowcount:
+        if conn.execute(stmt.returning(contents.c.article_id)).first() is not None:
             return None
         return conn.execute(sa.select(contents.c.article_id).where(contents.c.content_hash == content_hash)).scalar()
 
@@ -312,6 +316,7 @@ class Index:
         versions.append({"version": v + 1, "content_hash": article.content_hash, "fetched_at": article.fetched_at,
                          "key": row.key})
         record = self._record(article, row.story_id, version=v + 1, versions=versions)
+        record["urls"] = sorted({*old.get("urls", []), *url_forms})
         record["first_fetched_at"] = old.get("first_fetched_at") or old.get("fetched_at")
         # the record stays filed under its first day, so its key never moves
         store.put(old_raw_key, gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip",
@@ -327,21 +332,53 @@ class Index:
         self._insert_shingles(conn, row.id, article.language, row.day, row.story_id, sh)
         return Committed(Outcome.UPDATED, row.id, row.story_id, (kept_record, kept_raw, old_raw_key, row.key))
 
-    def _alias(self, conn: Connection, article: Article, owner: str, store: Store, url_forms: set[str],
-               day: str, now: datetime) -> Committed:
-        target = conn.execute(sa.select(articles).where(articles.c.id == owner)).first()
+    def _alias(self, conn: Connection, article: Article, raw: bytes, owner: str, store: Store,
+               url_forms: set[str], day: str, now: datetime) -> Committed:
+        target = conn.execute(sa.select(articles).where(articles.c.id == owner).with_for_update()).first()
+        if target is not None and target.alias_of is None and _precedes(article, target):
+            return self._take_over(conn, article, raw, target, store, url_forms, day, now)
         story = target.story_id if target is not None else owner
         key = alias_key(article.site, day, article.id)
-        record = {
-            "id": article.id, "alias_of": owner, "story_id": story, "site": article.site, "url": article.url,
-            "canonical_url": article.canonical_url, "title": article.title, "published": article.published,
-            "date_source": article.date_source, "language": article.language, "content_hash": article.content_hash,
-            "fetched_at": article.fetched_at, "http_status": article.http_status,
-        }
-        store.put(key, _json(record), "application/json", metadata=_meta(article))
+        store.put(key, _json(_alias_record(article, owner, story, url_forms)), "application/json",
+                  metadata=_meta(article))
         self._insert(conn, article, story, day, key, now, alias_of=owner, version=1)
         self._add_urls(conn, article.id, url_forms)
         return Committed(Outcome.ALIAS, article.id, story, (key,), alias_of=owner)
+
+    def _take_over(self, conn: Connection, article: Article, raw: bytes, old: Any, store: Store,
+                   url_forms: set[str], day: str, now: datetime) -> Committed:
+        """The earlier publication of a text holds the record, whatever order runs find them in.
+
+        The newcomer is stored in full; the previous holder becomes its alias (its record
+        and raw page are replaced by an alias object), so the store ends up the same
+        whichever site a crawl reached first.
+        """
+        story = old.story_id
+        record = self._record(article, story, version=1, versions=[])
+        record["urls"] = sorted(url_forms)
+        keys = (raw_key(article.site, day, article.id), article_key(article.site, day, article.id))
+        meta = _meta(article)
+        store.put(keys[0], gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip", metadata=meta)
+        store.put(keys[1], _json(record), "application/json", metadata=meta)
+        old_record = json.loads(store.get(old.key))
+        previous = _article_from(old_record)
+        previous_urls = set(old_record.get("urls") or [previous.url, previous.canonical_url])
+        old_alias_key = alias_key(old.site, old.day, old.id)
+        store.put(old_alias_key, _json(_alias_record(previous, article.id, story, previous_urls)),
+                  "application/json", metadata=_meta(previous))
+        store.delete(raw_key(old.site, old.day, old.id))
+        store.delete(old.key)
+        conn.execute(contents.update().where(contents.c.article_id == old.id).values(article_id=article.id))
+        conn.execute(articles.update().where(articles.c.alias_of == old.id).values(alias_of=article.id))
+        conn.execute(articles.update().where(articles.c.id == old.id).values(alias_of=article.id, key=old_alias_key))
+        for table in (shingles, bands):
+            conn.execute(table.delete().where(table.c.article_id == old.id))
+        self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
+        self._insert_shingles(conn, article.id, article.language, day, story,
+                              dedup.shingles(article.text, article.language))
+        self._add_urls(conn, article.id, url_forms)
+        return Committed(Outcome.STORED, article.id, story, (*keys, old_alias_key),
+                         deleted=(raw_key(old.site, old.day, old.id), old.key))
 
     def _insert(self, conn: Connection, article: Article, story: str, day: str, key: str, now: datetime,
                 alias_of: str | None, version: int, first_seen: datetime | None = None) -> None:
@@ -367,10 +404,10 @@ class Index:
     def _story_of(self, conn: Connection, article_id: str) -> str:
         return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
 
-    def _find_story(self, conn: Connection, sh: set[int], language: str | None, day: str) -> str | None:
-        """The story of the most similar recent article in the same language, if similar enough."""
+    def _matching_stories(self, conn: Connection, sh: set[int], language: str | None, day: str) -> list[str]:
+        """Stories with a recent same-language article at least SAME_STORY_JACCARD alike, oldest first."""
         if not sh:
-            return None
+            return []
         d = datetime.fromisoformat(day)
         lo = (d - timedelta(days=dedup.MAX_DAYS_APART)).date().isoformat()
         hi = (d + timedelta(days=dedup.MAX_DAYS_APART)).date().isoformat()
@@ -382,19 +419,35 @@ class Index:
             .group_by(bands.c.article_id).order_by(shared.desc(), bands.c.article_id).limit(50)
         ).all()
         if not candidates:
-            return None
+            return []
         rows = conn.execute(
-            sa.select(shingles.c.article_id, shingles.c.story_id, shingles.c.language, shingles.c.data)
+            sa.select(shingles.c.story_id, shingles.c.language, shingles.c.data)
             .where(shingles.c.article_id.in_([c.article_id for c in candidates]))
         ).all()
-        best: tuple[float, str, str] | None = None
-        for row in rows:
-            if (row.language or None) != (language or None):
-                continue
-            score = dedup.jaccard(sh, dedup.unpack(row.data))
-            if score >= dedup.SAME_STORY_JACCARD and (best is None or (score, row.article_id) > best[:2]):
-                best = (score, row.article_id, row.story_id)
-        return best[2] if best else None
+        stories = {row.story_id for row in rows if (row.language or None) == (language or None)
+                   and dedup.jaccard(sh, dedup.unpack(row.data)) >= dedup.SAME_STORY_JACCARD}
+        if not stories:
+            return []
+        first_seen = sa.func.min(articles.c.first_seen).label("first")
+        order = conn.execute(
+            sa.select(articles.c.story_id, first_seen).where(articles.c.story_id.in_(sorted(stories)))
+            .group_by(articles.c.story_id).order_by(first_seen, articles.c.story_id)
+        ).all()
+        return [row.story_id for row in order]
+
+    def _merge_stories(self, conn: Connection, store: Store, primary: str, others: list[str]) -> list[str]:
+        """An article that links stories joins them (single-link): members move to the oldest."""
+        keys: list[str] = []
+        for other in others:
+            members = conn.execute(sa.select(articles.c.key).where(articles.c.story_id == other)).scalars().all()
+            conn.execute(articles.update().where(articles.c.story_id == other).values(story_id=primary))
+            conn.execute(shingles.update().where(shingles.c.story_id == other).values(story_id=primary))
+            for key in members:
+                record = json.loads(store.get(key))
+                record["story_id"] = primary
+                store.put(key, _json(record), "application/json")
+                keys.append(key)
+        return keys
 
     @staticmethod
     def _record(article: Article, story: str, version: int, versions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -444,7 +497,7 @@ class Index:
                              version=int(record.get("version", 1)), first_seen=first)
                 self._insert_shingles(conn, article.id, article.language, day, record["story_id"],
                                       dedup.shingles(article.text, article.language))
-                self._add_urls(conn, article.id, {article.url, article.canonical_url})
+                self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
             n_records += 1
         for key, record in _records(store, "aliases/"):
             record = {**record, "text": "", "authors": [], "tags": []}
@@ -454,7 +507,7 @@ class Index:
             with self.engine.begin() as conn:
                 self._insert(conn, article, record["story_id"], day, key, first, alias_of=record["alias_of"],
                              version=1, first_seen=first)
-                self._add_urls(conn, article.id, {article.url, article.canonical_url})
+                self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
             n_aliases += 1
         return {"records": n_records, "aliases": n_aliases}
 
@@ -468,6 +521,25 @@ def _records(store: Store, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
 def _article_from(record: dict[str, Any]) -> Article:
     fields = Article.__dataclass_fields__
     return Article(**{k: v for k, v in record.items() if k in fields})
+
+
+def _precedes(article: Article, row: Any) -> bool:
+    """Whether ``article`` is the earlier publication than the indexed ``row`` (ties: smaller id)."""
+    mine, theirs = _utc(article.published_dt), _utc(row.published)
+    if mine is not None and theirs is not None and mine != theirs:
+        return mine < theirs
+    if (mine is None) != (theirs is None):
+        return mine is not None
+    return article.id < row.id
+
+
+def _alias_record(article: Article, owner: str, story: str, url_forms: set[str]) -> dict[str, Any]:
+    return {
+        "id": article.id, "alias_of": owner, "story_id": story, "site": article.site, "url": article.url,
+        "canonical_url": article.canonical_url, "title": article.title, "published": article.published,
+        "date_source": article.date_source, "language": article.language, "content_hash": article.content_hash,
+        "fetched_at": article.fetched_at, "http_status": article.http_status, "urls": sorted(url_forms),
+    }
 
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> Any:

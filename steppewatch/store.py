@@ -31,6 +31,8 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None: ...
+
     def list(self, prefix: str = "") -> list[str]: ...
 
 
@@ -82,6 +84,9 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root
@@ -151,8 +156,13 @@ class S3Store:
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
 
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
     def list(self, prefix: str = "") -> list[str]:
-        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        if ".." in prefix:
+            raise ValueError(f"unsafe store prefix {prefix!r}")
+        full = (self.prefix + "/" if self.prefix else "") + prefix
         paginator = self.client.get_paginator("list_objects_v2")
         keys: list[str] = []
         strip = len(self.prefix) + 1 if self.prefix else 0
