@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from steppewatch.alerts.rules import RulesError
 from steppewatch.config import Config
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
 
@@ -157,9 +158,19 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
                             parse_when(DEMO_UNTIL, "until"), config, fast)
     finally:
         server.stop()
+    from steppewatch.alerts.mail import mailer_from_env
+
+    outbox = _outbox(config)
+    matched = outbox.match_keys(json.loads(outbox.store.get(summary["manifest"]))["keys_written"])
+    sent = outbox.send(mailer_from_env())
+    summary["alerts"] = {"matched": matched, "sent": sent}
     print_summary(summary, as_json=args.json)
     if not args.json:
-        print(f"\nArticles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
+        where = os.environ.get("STEPPEWATCH_SMTP_URL") and "SMTP" or (
+            os.environ.get("STEPPEWATCH_OUTBOX_DIR") or "data/outbox/")
+        print(f"\nalerts: {matched.get('new_matches', 0)} new matches, "
+              f"{sum(v for k, v in sent.items() if k.endswith('_sent'))} messages sent to {where}")
+        print(f"Articles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
     return 0
 
 
@@ -249,6 +260,72 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# -- alerts -----------------------------------------------------------------------------------
+def _outbox(config: Config) -> Any:
+    from steppewatch.alerts.outbox import Outbox
+    from steppewatch.alerts.rules import load_rules
+    from steppewatch.index import Index
+    from steppewatch.store import open_store
+
+    rules = load_rules()
+    try:
+        registry = load_registry(config.sites)
+    except RegistryError:
+        registry = None
+    return Outbox(Index(config.index), open_store(config.store), rules, registry)
+
+
+def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.alerts.rules import load_rules
+
+    if args.alerts_command == "check":
+        rules = load_rules()
+        for compiled in rules.rules:
+            rule = compiled.rule
+            print(f"ok  {rule.name:<30} {rule.mode:<9} -> {', '.join(rule.recipients)}  {rule.query}")
+        print(f"{rules.path}: {len(rules.rules)} rules valid")
+        return 0
+    outbox = _outbox(config)
+    if args.alerts_command == "preview":
+        compiled = outbox.rules.get(args.rule)
+        since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
+        single = type(outbox.rules)([compiled], outbox.rules.path)
+        shown = 0
+        for prefix in ("articles/", "aliases/"):
+            for key in outbox.store.list(prefix):
+                parts = key.split("/")
+                if len(parts) != 4:
+                    continue
+                day = parts[2].removeprefix("date=")
+                if not (since.date().isoformat() <= day <= until.date().isoformat()):
+                    continue
+                record = outbox._load(key)
+                if record is None:
+                    continue
+                for match in single.matches(record, outbox.countries.get(record.get("site", ""))):
+                    shown += 1
+                    print(f"{record.get('published') or '-'}  {record['site']}  {record['title']}\n"
+                          f"    {record['canonical_url']}\n    {match.snippet_text}\n")
+        print(f"{shown} matching records for rule {compiled.rule.name!r}; nothing sent")
+        return 0
+    if args.alerts_command == "match":
+        if args.run:
+            manifest = json.loads(outbox.store.get(f"runs/{args.run}.json"))
+            counts = outbox.match_keys(manifest["keys_written"], backfill=args.backfill, summary=args.send_summary)
+        else:
+            if not (args.since and args.until):
+                raise UsageError("alerts match needs --run RUN_ID or --since and --until")
+            counts = outbox.match_window(parse_when(args.since, "since"), parse_when(args.until, "until"),
+                                         args.site, backfill=args.backfill, summary=args.send_summary)
+        print(json.dumps(counts, sort_keys=True))
+        return 0
+    from steppewatch.alerts.mail import mailer_from_env
+
+    counts = outbox.send(mailer_from_env())
+    print(json.dumps({**counts, "outbox": outbox.status()}, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steppewatch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -280,6 +357,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", help="a registry site id, for its extraction hints")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_extract)
+    p = sub.add_parser("alerts", help="keyword alert rules: check, preview, match, send")
+    alerts = p.add_subparsers(dest="alerts_command", required=True)
+    a = alerts.add_parser("check", help="validate the rules file ($STEPPEWATCH_ALERTS or config/alerts.yaml)")
+    a = alerts.add_parser("preview", help="list stored articles a rule would match; sends nothing")
+    a.add_argument("rule")
+    a.add_argument("--since", required=True)
+    a.add_argument("--until", required=True)
+    a = alerts.add_parser("match", help="record matches of stored articles in the outbox")
+    a.add_argument("--run", help="the articles a crawl run wrote (its manifest)")
+    a.add_argument("--since")
+    a.add_argument("--until")
+    a.add_argument("--site", action="append")
+    a.add_argument("--backfill", action="store_true", help="record only: no alert e-mail")
+    a.add_argument("--send-summary", action="store_true", help="with --backfill: one summary per rule")
+    alerts.add_parser("send", help="drain the outbox: send pending alerts and due digests")
+    p.set_defaults(func=cmd_alerts)
+
     p = sub.add_parser("reindex", help="rebuild the index from the object store alone")
     p.set_defaults(func=cmd_reindex)
 
@@ -301,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env()
     try:
         return int(args.func(args, config))
-    except (RegistryError, UsageError) as exc:
+    except (RegistryError, RulesError, UsageError) as exc:
         print(f"steppewatch: error: {exc}", file=sys.stderr)
         return 2
 

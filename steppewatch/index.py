@@ -87,6 +87,26 @@ bands = sa.Table(
     sa.Column("article_id", sa.String(16), nullable=False),
     sa.PrimaryKeyConstraint("band", "hash", "article_id"),
 )
+alert_outbox = sa.Table(
+    "alert_outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("story_id", sa.String(16), nullable=False),
+    sa.Column("article_id", sa.String(16), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("matched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published", sa.DateTime(timezone=True)),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("snippet_text", sa.Text),
+    sa.Column("snippet_html", sa.Text),
+    sa.UniqueConstraint("rule", "story_id", name="uq_alert_rule_story"),
+)
+sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.mode)
 sa.Index("ix_articles_story", articles.c.story_id)
 sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)
 sa.Index("ix_articles_content_hash", articles.c.content_hash)

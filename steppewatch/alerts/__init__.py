@@ -1,0 +1,1 @@
+"""Keyword alerts: rules, the query language, matching, the outbox and delivery."""

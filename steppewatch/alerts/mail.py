@@ -1,0 +1,183 @@
+"""Alert messages (built with the standard ``email`` package) and their delivery.
+
+``STEPPEWATCH_SMTP_URL`` selects SMTP: ``smtp://user:pass@host:587`` (STARTTLS when the
+server offers it; ``?starttls=require`` to insist), ``smtps://user:pass@host:465``
+(implicit TLS). Without it, messages are written as ``.eml`` files under
+``data/outbox/`` (``STEPPEWATCH_OUTBOX_DIR``), the embedded default. Header values are
+set through ``EmailMessage`` after CR/LF are folded to spaces, so a title cannot
+inject a header; bodies are HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, formatdate, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_FROM = "steppewatch@localhost"
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        """Deliver; return refused recipients (address -> (code, reason)); raise if nothing went."""
+        ...
+
+
+def one_line(value: str, limit: int = 300) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class SMTPMailer:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    implicit_tls: bool = False
+    require_starttls: bool = False
+    timeout: float = 30.0
+    ssl_context: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SMTPMailer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(f"STEPPEWATCH_SMTP_URL must be smtp://… or smtps://…, got scheme {parts.scheme!r}")
+        query = parse_qs(parts.query)
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if parts.scheme == "smtps" else 25),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            implicit_tls=parts.scheme == "smtps",
+            require_starttls=query.get("starttls", [""])[0] == "require",
+        )
+
+    def send(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        context = self.ssl_context or ssl.create_default_context()
+        if self.implicit_tls:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            client.ehlo()
+            if not self.implicit_tls and client.has_extn("starttls"):
+                client.starttls(context=context)
+                client.ehlo()
+            elif self.require_starttls and not self.implicit_tls:
+                raise smtplib.SMTPNotSupportedError("the server does not offer STARTTLS")
+            if self.username:
+                client.login(self.username, self.password or "")
+            return client.send_message(message)
+        finally:
+            try:
+                client.quit()
+            except smtplib.SMTPException:
+                client.close()
+            except OSError:
+                pass
+
+
+@dataclass
+class DirectoryMailer:
+    """The embedded default: one .eml file per message, named by its Message-ID."""
+
+    directory: Path
+
+    def send(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24] + ".eml"
+        tmp = self.directory / f".{name}.tmp"
+        tmp.write_bytes(bytes(message))
+        tmp.replace(self.directory / name)
+        return {}
+
+
+def mailer_from_env(env: dict[str, str] | None = None) -> Mailer:
+    env = dict(os.environ if env is None else env)
+    url = env.get("STEPPEWATCH_SMTP_URL")
+    if url:
+        return SMTPMailer.from_url(url)
+    return DirectoryMailer(Path(env.get("STEPPEWATCH_OUTBOX_DIR") or "data/outbox"))
+
+
+def sender() -> str:
+    return os.environ.get("STEPPEWATCH_MAIL_FROM") or DEFAULT_FROM
+
+
+@dataclass(frozen=True)
+class StoryItem:
+    """One story in a message: its headline article, snippet and the other sources."""
+
+    title: str
+    url: str
+    site: str
+    published: str | None
+    language: str | None
+    snippet_text: str
+    snippet_html: str
+    also: tuple[tuple[str, str, str], ...] = ()  # (site, title, url)
+
+
+def _message(subject: str, recipients: list[str], text: str, rich: str, key: str) -> EmailMessage:
+    # Long lines unfolded: the stdlib's folding of long non-ASCII subjects drops the
+    # space between encoded words (the subject would read "процессаобсудят").
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    msg["Subject"] = one_line(subject)
+    msg["From"] = formataddr(("steppewatch", sender()))
+    msg["To"] = ", ".join(one_line(r, 200) for r in recipients)
+    msg["Date"] = formatdate(localtime=False)
+    # a deterministic id: a message retried after a crash can be recognised by the receiver
+    msg["Message-ID"] = make_msgid(idstring=hashlib.sha256(key.encode()).hexdigest()[:20], domain="steppewatch")
+    msg["X-Steppewatch-Key"] = one_line(key, 200)
+    msg.set_content(text)
+    msg.add_alternative(rich, subtype="html")
+    return msg
+
+
+def _item_text(item: StoryItem) -> str:
+    lines = [item.title, item.url, f"{item.site} · {item.published or 'undated'} · {item.language or '?'}",
+             "", item.snippet_text]
+    if item.also:
+        lines += ["", "Also reported by:"] + [f"  - {site}: {title} {url}" for site, title, url in item.also]
+    return "\n".join(lines)
+
+
+def _item_html(item: StoryItem) -> str:
+    e = html.escape
+    also = ""
+    if item.also:
+        also = "<p>Also reported by:</p><ul>" + "".join(
+            f'<li>{e(site)}: <a href="{e(url, quote=True)}">{e(title)}</a></li>' for site, title, url in item.also
+        ) + "</ul>"
+    return (f'<h2><a href="{e(item.url, quote=True)}">{e(item.title)}</a></h2>'
+            f"<p>{e(item.site)} · {e(item.published or 'undated')} · {e(item.language or '?')}</p>"
+            f"<blockquote>{item.snippet_html}</blockquote>{also}")
+
+
+def story_message(rule: str, recipients: list[str], item: StoryItem, key: str) -> EmailMessage:
+    text = f"Alert rule: {rule}\n\n{_item_text(item)}\n"
+    rich = f"<html><body><p>Alert rule: <b>{html.escape(rule)}</b></p>{_item_html(item)}</body></html>"
+    return _message(f"[steppewatch] {rule}: {item.title}", recipients, text, rich, key)
+
+
+def digest_message(rule: str, recipients: list[str], items: list[StoryItem], period: str, key: str) -> EmailMessage:
+    text = f"Alert rule: {rule} — {len(items)} stories, {period}\n\n" + "\n\n----\n\n".join(
+        _item_text(i) for i in items) + "\n"
+    rich = (f"<html><body><p>Alert rule: <b>{html.escape(rule)}</b> — {len(items)} stories, "
+            f"{html.escape(period)}</p>" + "<hr>".join(_item_html(i) for i in items) + "</body></html>")
+    return _message(f"[steppewatch] {rule}: {len(items)} stories, {period}", recipients, text, rich, key)
+
+
+def as_dict(message: EmailMessage) -> dict[str, Any]:
+    return {"subject": message["Subject"], "to": message["To"], "message_id": message["Message-ID"]}

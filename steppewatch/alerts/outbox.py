@@ -1,0 +1,206 @@
+"""The transactional alert outbox: match, record, then send, each (rule, story) once.
+
+Matching records one row per (rule, story) in the index database (unique), before
+anything is sent; a story seen again, from another source, a re-crawl or a reprocess,
+hits the same row and alerts nobody twice, while an update that newly matches a rule
+gets its first row. Sending claims a pending row, builds the message, hands it to the
+mailer, and marks it sent only once the SMTP server accepted it; a failure leaves it
+pending (attempts and the error recorded) for the next run. Backfill matches are
+``held`` (recorded, never sent) or, when the run asks, ``summary`` rows sent as one
+message per rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from steppewatch.alerts.mail import Mailer, StoryItem, digest_message, story_message
+from steppewatch.alerts.rules import RuleSet
+from steppewatch.alerts.schedule import last_period
+from steppewatch.index import Index, _insert_ignore, _utc, alert_outbox, articles
+from steppewatch.registry import Registry
+from steppewatch.store import Store
+
+STALE_CLAIM = timedelta(minutes=15)
+
+
+class Outbox:
+    def __init__(self, index: Index, store: Store, rules: RuleSet, registry: Registry | None = None) -> None:
+        self.index = index
+        self.store = store
+        self.rules = rules
+        self.countries = {s.id: s.country for s in registry.sites} if registry else {}
+
+    # -- matching ------------------------------------------------------------------------
+    def _load(self, key: str) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.store.get(key))
+        except FileNotFoundError:
+            return None
+        if record.get("alias_of"):
+            with self.index.engine.connect() as conn:
+                owner_key = conn.execute(sa.select(articles.c.key).where(articles.c.id == record["alias_of"])).scalar()
+            if owner_key is None:
+                return None
+            record["text"] = json.loads(self.store.get(owner_key)).get("text", "")
+        return record
+
+    def match_keys(self, keys: Iterable[str], backfill: bool = False, summary: bool = False) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        now = datetime.now(UTC)
+        for key in keys:
+            if not key.endswith(".json") or not key.startswith(("articles/", "aliases/")):
+                continue
+            record = self._load(key)
+            if record is None:
+                counts["missing"] += 1
+                continue
+            counts["examined"] += 1
+            for match in self.rules.matches(record, self.countries.get(record.get("site", ""))):
+                rule = self.rules.get(match.rule).rule
+                mode, status = rule.mode, "pending"
+                if backfill:
+                    mode, status = ("summary", "pending") if summary else (rule.mode, "held")
+                with self.index.engine.begin() as conn:
+                    inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
+                        "rule": rule.name, "story_id": record.get("story_id") or record["id"],
+                        "article_id": record["id"], "mode": mode, "status": status, "matched_at": now,
+                        "published": _utc(datetime.fromisoformat(record["published"])) if record.get("published")
+                        else None,
+                        "occurrences": match.occurrences, "snippet_text": match.snippet_text,
+                        "snippet_html": match.snippet_html,
+                    }).returning(alert_outbox.c.id)).first()
+                counts["new_matches" if inserted else "already_matched"] += 1
+        return dict(counts)
+
+    def match_window(self, since: datetime, until: datetime, sites: list[str] | None = None,
+                     backfill: bool = False, summary: bool = False) -> dict[str, int]:
+        """Match the stored records published in [since, until) (by their key's day, then date)."""
+        first, last = since.astimezone(UTC).date(), (until - timedelta(microseconds=1)).astimezone(UTC).date()
+        keys = []
+        for prefix in ("articles/", "aliases/"):
+            for key in self.store.list(prefix):
+                parts = key.split("/")
+                if len(parts) != 4 or (sites and parts[1].removeprefix("site=") not in sites):
+                    continue
+                day = date.fromisoformat(parts[2].removeprefix("date="))
+                if first <= day <= last:
+                    keys.append(key)
+        return self.match_keys(keys, backfill=backfill, summary=summary)
+
+    # -- sending ----------------------------------------------------------------------------
+    def pending(self) -> list[sa.Row[Any]]:
+        with self.index.engine.connect() as conn:
+            return list(conn.execute(sa.select(alert_outbox).where(alert_outbox.c.status == "pending")
+                                     .order_by(alert_outbox.c.id)).all())
+
+    def _claim(self, ids: list[int]) -> bool:
+        with self.index.engine.connect() as conn, conn.begin() as transaction:
+            done = conn.execute(alert_outbox.update()
+                                .where(alert_outbox.c.id.in_(ids), alert_outbox.c.status == "pending")
+                                .values(status="sending", claimed_at=datetime.now(UTC))).rowcount
+            if done != len(ids):  # someone else is sending some of them: leave them all to it
+                transaction.rollback()
+                return False
+        return True
+
+    def _settle(self, ids: list[int], error: str | None) -> None:
+        with self.index.engine.begin() as conn:
+            if error is None:
+                conn.execute(alert_outbox.update().where(alert_outbox.c.id.in_(ids))
+                             .values(status="sent", sent_at=datetime.now(UTC), attempts=alert_outbox.c.attempts + 1))
+            else:
+                conn.execute(alert_outbox.update().where(alert_outbox.c.id.in_(ids))
+                             .values(status="pending", claimed_at=None, last_error=error[:2000],
+                                     attempts=alert_outbox.c.attempts + 1))
+
+    def _partial(self, ids: list[int], refused: dict[str, Any]) -> None:
+        with self.index.engine.begin() as conn:
+            conn.execute(alert_outbox.update().where(alert_outbox.c.id.in_(ids))
+                         .values(last_error=f"refused by the server: {', '.join(sorted(refused))}"[:2000]))
+
+    def _release_stale(self) -> None:
+        with self.index.engine.begin() as conn:
+            conn.execute(alert_outbox.update()
+                         .where(alert_outbox.c.status == "sending",
+                                alert_outbox.c.claimed_at < datetime.now(UTC) - STALE_CLAIM)
+                         .values(status="pending", claimed_at=None))
+
+    def _item(self, row: Any) -> StoryItem:
+        with self.index.engine.connect() as conn:
+            members = conn.execute(sa.select(articles).where(articles.c.story_id == row.story_id)
+                                   .order_by(articles.c.published, articles.c.id)).all()
+        me = next((m for m in members if m.id == row.article_id), None)
+        record = self._load(me.key) if me is not None else None
+        record = record or {"title": "(record missing)", "canonical_url": "", "site": "", "published": None}
+        also = tuple((m.site, m.title or "", m.canonical_url) for m in members if m.id != row.article_id)
+        return StoryItem(title=record.get("title") or "", url=record.get("canonical_url") or "",
+                         site=record.get("site") or "", published=record.get("published"),
+                         language=record.get("language"), snippet_text=row.snippet_text or "",
+                         snippet_html=row.snippet_html or "", also=also)
+
+    def _deliver(self, mailer: Mailer, rows: list[Any], build: Any) -> str:
+        ids = [r.id for r in rows]
+        if not self._claim(ids):
+            return "skipped"
+        try:
+            message = build()
+            refused = mailer.send(message)
+        except Exception as exc:  # noqa: BLE001 — any delivery failure leaves the rows pending
+            self._settle(ids, f"{type(exc).__name__}: {exc}")
+            return "failed"
+        self._settle(ids, None)
+        if refused:
+            self._partial(ids, refused)
+        return "sent"
+
+    def send(self, mailer: Mailer, now: datetime | None = None) -> dict[str, int]:
+        now = now or datetime.now(UTC)
+        self._release_stale()
+        counts: Counter[str] = Counter()
+        rows = self.pending()
+        by_rule: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            by_rule[(row.rule, row.mode)].append(row)
+        for (rule_name, mode), group in sorted(by_rule.items()):
+            try:
+                rule = self.rules.get(rule_name).rule
+            except ValueError:
+                counts["rule_gone"] += len(group)
+                continue
+            if mode == "immediate":
+                for row in group:
+                    key = f"{rule.name}/{row.story_id}"
+                    outcome = self._deliver(mailer, [row], lambda row=row, key=key, rule=rule: story_message(
+                        rule.name, rule.recipients, self._item(row), key))
+                    counts[f"immediate_{outcome}"] += 1
+                continue
+            if mode == "digest":
+                assert rule.schedule is not None
+                start, end = last_period(rule.schedule, rule.timezone, now)
+                due = [r for r in group if _utc(r.matched_at) < end]
+                label = f"{start.isoformat()} … {end.isoformat()}"
+            else:  # backfill summary
+                due = group
+                days = sorted(_utc(r.published).date().isoformat() for r in group if r.published)
+                label = f"{days[0]} … {days[-1]}" if days else "backfill"
+            if not due:
+                continue
+            due.sort(key=lambda r: (_utc(r.published) or datetime.min.replace(tzinfo=UTC)), reverse=True)
+            key = f"{rule.name}/{mode}/{label}/{len(due)}"
+            outcome = self._deliver(mailer, due, lambda due=due, label=label, key=key, rule=rule: digest_message(
+                rule.name, rule.recipients, [self._item(r) for r in due], label, key))
+            counts[f"{mode}_{outcome}"] += 1
+            counts[f"{mode}_stories"] += len(due)
+        return dict(counts)
+
+    def status(self) -> dict[str, int]:
+        with self.index.engine.connect() as conn:
+            return dict(conn.execute(sa.select(alert_outbox.c.status, sa.func.count())
+                                     .group_by(alert_outbox.c.status)).all())

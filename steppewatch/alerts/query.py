@@ -1,0 +1,391 @@
+"""The alert query language and its matcher.
+
+Syntax, as alert-service users know it (Talkwalker, Google Alerts):
+
+    "Astana talks" OR ("переговоры" NEAR/3 Астан*) -football
+    quoted phrases, AND (also implicit between terms), OR, NOT and -term, parentheses,
+    a NEAR/n b (at most n words apart, either order), trailing * wildcard (3+ letters)
+
+Matching works on tokens, never on regular expressions, so no query can backtrack:
+text is normalised (NFKC, case-folded, accents and combining marks dropped, ё→е,
+every Uzbek/Kazakh apostrophe variant unified) and split on Unicode word boundaries.
+A term matches a token with the same stem (Snowball Russian for Cyrillic words,
+English for Latin ones), so "Астанинские переговоры" finds "астанинских переговорах".
+Aliases (``steppewatch/alerts/aliases.py``) expand a word or phrase into every name of
+the same place or process: with them, "Astana talks" also finds "Nur-Sultan talks".
+Phrases are matched by simulating all alternatives at once (a set of positions per
+step), so aliases of several words cost no backtracking either.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+_APOSTROPHES = "'ʻʼ‘’`´ʹ′＇"
+_APOS_RE = re.compile(f"[{re.escape(_APOSTROPHES)}]")
+_TOKEN = re.compile(r"\w+(?:'\w+)*", re.UNICODE)
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+MIN_WILDCARD_PREFIX = 3
+MAX_QUERY_LENGTH = 2000
+MAX_NEAR = 50
+
+
+class QuerySyntaxError(ValueError):
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"position {position}: {message}")
+        self.position = position
+        self.reason = message
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _APOS_RE.sub("'", text)
+    decomposed = unicodedata.normalize("NFD", text)
+    # drop accents, but keep the letters that are letters of their own (й, ё→е handled below)
+    kept = []
+    for ch in decomposed:
+        if unicodedata.combining(ch):
+            base = kept[-1] if kept else ""
+            if ch == "\u0306" and base in ("и", "у"):  # й and Uzbek ў are letters, not accented
+                kept[-1] = {"и": "й", "у": "ў"}[base]
+            continue
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept)).replace("ё", "е")
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(normalise(text))
+
+
+@lru_cache(maxsize=4)
+def _stemmer(name: str):  # noqa: ANN202
+    import snowballstemmer
+
+    return snowballstemmer.stemmer(name)
+
+
+@lru_cache(maxsize=200_000)
+def stem(token: str) -> str:
+    if len(token) <= 2:
+        return token
+    return _stemmer("russian" if _CYRILLIC.search(token) else "english").stemWord(token)
+
+
+# -- AST ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Term:
+    """One word: matched by stem, or by prefix when it ends with *."""
+
+    text: str
+    wildcard: bool = False
+
+    def matches(self, token: str, token_stem: str) -> bool:
+        if self.wildcard:
+            return token.startswith(self.text)
+        return token_stem == stem(self.text) or token == self.text
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A sequence of slots; each slot is a set of alternatives, each a sequence of terms."""
+
+    slots: tuple[tuple[tuple[Term, ...], ...], ...]
+    source: str = ""
+
+    def spans(self, doc: Doc) -> list[tuple[int, int]]:
+        """(start, end) token spans where the phrase occurs."""
+        found = []
+        n = len(doc.tokens)
+        for start in range(n):
+            positions = {start}
+            for slot in self.slots:
+                nxt = set()
+                for pos in positions:
+                    for alt in slot:
+                        end = pos + len(alt)
+                        if end <= n and all(t.matches(doc.tokens[pos + i], doc.stems[pos + i])
+                                            for i, t in enumerate(alt)):
+                            nxt.add(end)
+                positions = nxt
+                if not positions:
+                    break
+            if positions:
+                found.append((start, max(positions)))
+        return found
+
+
+@dataclass(frozen=True)
+class And:
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Node
+
+
+@dataclass(frozen=True)
+class Near:
+    left: Node
+    right: Node
+    distance: int
+
+
+Node = Phrase | And | Or | Not | Near
+
+
+@dataclass
+class Doc:
+    tokens: list[str]
+    stems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, text: str) -> Doc:
+        tokens = tokenize(text)
+        return cls(tokens, [stem(t) for t in tokens])
+
+
+# -- parser -----------------------------------------------------------------------------
+_LEX = re.compile(
+    r'\s*(?:(?P<phrase>"[^"]*"?)|(?P<lpar>\()|(?P<rpar>\))|(?P<near>NEAR/(?P<n>\d+))'
+    r"|(?P<op>AND|OR|NOT)(?=[\s()\"]|$)|(?P<minus>-)(?=[^\s])|(?P<word>[^\s()\"]+))"
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    value: str
+    pos: int
+
+
+def _lex(query: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos = 0
+    while pos < len(query):
+        if query[pos:].strip() == "":
+            break
+        m = _LEX.match(query, pos)
+        if not m or m.end() == pos:
+            raise QuerySyntaxError(f"unexpected character {query[pos]!r}", pos)
+        start = m.start(m.lastgroup) if m.lastgroup else pos
+        kind = m.lastgroup if m.lastgroup != "n" else "near"
+        value = m.group(kind) if kind != "near" else m.group("n")
+        if kind == "phrase" and (len(value) < 2 or not value.endswith('"')):
+            raise QuerySyntaxError("unterminated quoted phrase", start)
+        out.append(_Tok(kind, value, start))
+        pos = m.end()
+    return out
+
+
+class Parser:
+    """Recursive descent: or_expr := and_expr (OR and_expr)*; and_expr := unary (AND? unary)*."""
+
+    def __init__(self, query: str, aliases: AliasTable | None) -> None:
+        if len(query) > MAX_QUERY_LENGTH:
+            raise QuerySyntaxError(f"query longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH)
+        self.query = query
+        self.toks = _lex(query)
+        self.i = 0
+        self.aliases = aliases
+
+    def parse(self) -> Node:
+        if not self.toks:
+            raise QuerySyntaxError("empty query", 0)
+        node = self._or()
+        if self.i < len(self.toks):
+            tok = self.toks[self.i]
+            raise QuerySyntaxError(f"unexpected {tok.value!r}", tok.pos)
+        if _only_negative(node):
+            raise QuerySyntaxError("a query needs at least one term that is not negated", 0)
+        return node
+
+    def _peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def _or(self) -> Node:
+        parts = [self._and()]
+        while (tok := self._peek()) and tok.kind == "op" and tok.value == "OR":
+            self.i += 1
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+
+    def _and(self) -> Node:
+        parts = [self._near()]
+        while (tok := self._peek()) and not (tok.kind == "rpar" or (tok.kind == "op" and tok.value == "OR")):
+            if tok.kind == "op" and tok.value == "AND":
+                self.i += 1
+            parts.append(self._near())
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+    def _near(self) -> Node:
+        left = self._unary()
+        while (tok := self._peek()) and tok.kind == "near":
+            distance = int(tok.value)
+            if distance > MAX_NEAR:
+                raise QuerySyntaxError(f"NEAR/{distance}: at most NEAR/{MAX_NEAR}", tok.pos)
+            self.i += 1
+            right = self._unary()
+            if isinstance(left, Not) or isinstance(right, Not):
+                raise QuerySyntaxError("NEAR cannot take a negated operand", tok.pos)
+            left = Near(left, right, distance)
+        return left
+
+    def _unary(self) -> Node:
+        tok = self._peek()
+        if tok is None:
+            raise QuerySyntaxError("expected a term, found the end of the query", len(self.query))
+        if tok.kind == "minus" or (tok.kind == "op" and tok.value == "NOT"):
+            self.i += 1
+            return Not(self._unary())
+        if tok.kind == "lpar":
+            self.i += 1
+            node = self._or()
+            close = self._peek()
+            if close is None or close.kind != "rpar":
+                raise QuerySyntaxError("missing ')'", close.pos if close else len(self.query))
+            self.i += 1
+            return node
+        if tok.kind == "phrase":
+            self.i += 1
+            return self._phrase(tok.value[1:-1], tok.pos)
+        if tok.kind == "word":
+            self.i += 1
+            return self._phrase(tok.value, tok.pos)
+        raise QuerySyntaxError(f"unexpected {tok.value!r}", tok.pos)
+
+    def _phrase(self, text: str, pos: int) -> Phrase | Or:
+        words = text.split()
+        terms: list[Term] = []
+        for word in words:
+            wildcard = word.endswith("*")
+            core = word.rstrip("*")
+            if "*" in core:
+                raise QuerySyntaxError("'*' is allowed only at the end of a word", pos)
+            tokens = tokenize(core)
+            if wildcard:
+                if len(tokens) != 1 or len(tokens[0]) < MIN_WILDCARD_PREFIX:
+                    raise QuerySyntaxError(
+                        f"a wildcard needs at least {MIN_WILDCARD_PREFIX} letters before '*'", pos)
+                terms.append(Term(tokens[0], wildcard=True))
+            else:
+                terms.extend(Term(t) for t in tokens)
+        if not terms:
+            raise QuerySyntaxError("empty phrase", pos)
+        return phrase_with_aliases(terms, self.aliases, text)
+
+
+def _only_negative(node: Node) -> bool:
+    if isinstance(node, Not):
+        return True
+    if isinstance(node, And):
+        return all(_only_negative(p) for p in node.parts)
+    if isinstance(node, Or):
+        return any(_only_negative(p) for p in node.parts)
+    return False
+
+
+# -- aliases ------------------------------------------------------------------------------
+@dataclass
+class AliasTable:
+    """Groups of names for the same thing; each name is a token sequence."""
+
+    groups: list[list[tuple[str, ...]]] = field(default_factory=list)
+
+    @classmethod
+    def from_lists(cls, groups: Iterable[Sequence[str]]) -> AliasTable:
+        table = cls()
+        for group in groups:
+            names = [tuple(tokenize(name)) for name in group]
+            table.groups.append([n for n in names if n])
+        return table
+
+    def lookup(self, key: tuple[str, ...]) -> list[tuple[str, ...]] | None:
+        stems_key = tuple(stem(t) for t in key)
+        alts: list[tuple[str, ...]] = []
+        for group in self.groups:
+            if any(tuple(stem(t) for t in name) == stems_key for name in group):
+                alts.extend(group)
+        return alts or None
+
+
+def phrase_with_aliases(terms: list[Term], aliases: AliasTable | None, source: str) -> Phrase | Or:
+    """Expand the whole phrase, then its longest spans, into alias alternatives."""
+    if aliases is None or any(t.wildcard for t in terms):
+        return Phrase(tuple(((t,),) for t in terms), source)
+    whole = aliases.lookup(tuple(t.text for t in terms))
+    slots: list[tuple[tuple[Term, ...], ...]] = []
+    i = 0
+    while i < len(terms):
+        for j in range(len(terms), i, -1):
+            if j - i == len(terms) and whole:
+                continue  # the whole phrase is expanded below, as its own alternatives
+            alts = aliases.lookup(tuple(t.text for t in terms[i:j]))
+            if alts:
+                slots.append(tuple(tuple(Term(x) for x in alt) for alt in {*alts, tuple(t.text for t in terms[i:j])}))
+                i = j
+                break
+        else:
+            slots.append(((terms[i],),))
+            i += 1
+    base = Phrase(tuple(slots), source)
+    if not whole:
+        return base
+    others = [Phrase(tuple(((Term(x),),) for x in alt), " ".join(alt)) for alt in whole]
+    return Or((base, *others))
+
+
+# -- evaluation ------------------------------------------------------------------------------
+def spans(node: Node, doc: Doc) -> list[tuple[int, int]]:
+    """Token spans of the positive matches of a node (empty if it does not match)."""
+    if isinstance(node, Phrase):
+        return node.spans(doc)
+    if isinstance(node, Or):
+        return [s for p in node.parts for s in spans(p, doc)]
+    if isinstance(node, And):
+        collected: list[tuple[int, int]] = []
+        for part in node.parts:
+            if isinstance(part, Not):
+                if spans(part.part, doc):
+                    return []
+                continue
+            found = spans(part, doc)
+            if not found:
+                return []
+            collected.extend(found)
+        return collected or [(-1, -1)]
+    if isinstance(node, Not):
+        return [] if spans(node.part, doc) else [(-1, -1)]
+    left, right = spans(node.left, doc), spans(node.right, doc)
+    out = []
+    for ls, le in left:
+        for rs, re_ in right:
+            gap = rs - le if rs >= le else ls - re_
+            if 0 <= gap <= node.distance:
+                out.extend([(ls, le), (rs, re_)])
+    return out
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    root: Node
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        return [s for s in spans(self.root, Doc.of(text)) if s[0] >= 0]
+
+    def matches(self, text: str) -> bool:
+        return bool(spans(self.root, Doc.of(text)))
+
+
+def compile_query(query: str, aliases: AliasTable | None = None) -> Query:
+    return Query(query, Parser(query, aliases).parse())

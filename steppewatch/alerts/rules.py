@@ -1,0 +1,209 @@
+"""Alert rules: the rules file, compiled once per run, and matching a stored article.
+
+``config/alerts.yaml`` (``STEPPEWATCH_ALERTS``) holds ``rules:`` and optional extra
+``aliases:`` groups. A bad rule (syntax error, unknown field, no recipients, bad
+schedule or time zone) fails naming the rule and, for queries, the position.
+Matching reads only an article's stored title and main text: page furniture never
+reached the record, and listing pages are never records.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from steppewatch.alerts.aliases import DEFAULT_ALIASES
+from steppewatch.alerts.query import AliasTable, Doc, Query, QuerySyntaxError, compile_query
+
+DEFAULT_ALERTS_PATH = Path("config/alerts.yaml")
+_EMAIL = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names the file, the rule and the field."""
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    query: str
+    recipients: list[str] = Field(min_length=1)
+    sites: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    fields: list[Literal["title", "text"]] = Field(default_factory=lambda: ["title", "text"], min_length=1)
+    mode: Literal["immediate", "digest"] = "immediate"
+    schedule: str | None = None
+    timezone: str = "UTC"
+    min_occurrences: int = Field(default=1, ge=1, le=100)
+    aliases: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip() or len(value) > 100 or any(c in value for c in "\r\n"):
+            raise ValueError("a rule name is one line of 1 to 100 characters")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        import re
+
+        for address in value:
+            if not re.match(_EMAIL, address):
+                raise ValueError(f"not an e-mail address: {address!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _digest(self) -> Rule:
+        if self.mode == "digest":
+            if not self.schedule:
+                raise ValueError("a digest rule needs a schedule (cron, e.g. '0 8 * * *')")
+            from steppewatch.alerts.schedule import validate_cron
+
+            validate_cron(self.schedule)
+        return self
+
+
+@dataclass(frozen=True)
+class Compiled:
+    rule: Rule
+    query: Query
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: str
+    occurrences: int
+    snippet_text: str
+    snippet_html: str
+
+
+class RuleSet:
+    def __init__(self, rules: list[Compiled], path: str = "<memory>") -> None:
+        self.rules = rules
+        self.path = path
+
+    def get(self, name: str) -> Compiled:
+        for compiled in self.rules:
+            if compiled.rule.name == name:
+                return compiled
+        raise RulesError(f"{self.path}: no rule named {name!r}")
+
+    def matches(self, record: dict[str, Any], country: str | None = None) -> list[Match]:
+        docs: dict[str, tuple[str, Doc]] = {}
+        out = []
+        for compiled in self.rules:
+            rule = compiled.rule
+            if rule.sites and record.get("site") not in rule.sites:
+                continue
+            if rule.countries and country not in rule.countries:
+                continue
+            if rule.languages and record.get("language") not in rule.languages:
+                continue
+            found = 0
+            best: tuple[str, str] | None = None
+            for name in rule.fields:
+                text = record.get(name) or ""
+                if name not in docs:
+                    docs[name] = (text, Doc.of(text))
+                from steppewatch.alerts.query import spans
+
+                hits = [s for s in spans(compiled.query.root, docs[name][1]) if s[0] >= 0]
+                found += len(hits)
+                if hits and (best is None or name == "text"):
+                    best = snippet(text, hits)
+            if found >= rule.min_occurrences and best is not None:
+                out.append(Match(rule.name, found, best[0], best[1]))
+        return out
+
+
+def snippet(text: str, hits: list[tuple[int, int]], width: int = 30) -> tuple[str, str]:
+    """A window of text around the first hit, in plain text (**marked**) and escaped HTML."""
+    import re
+
+    from steppewatch.alerts.query import _TOKEN, normalise
+
+    # map token positions back to character offsets in the original text
+    norm = normalise(text)
+    offsets = [(m.start(), m.end()) for m in _TOKEN.finditer(norm)]
+    if len(norm) != len(text) or not offsets:  # normalisation changed lengths: highlight by tokens only
+        words = text.split()
+        return " ".join(words[:width]), html.escape(" ".join(words[:width]))
+    first = min(h[0] for h in hits)
+    lo = offsets[max(0, first - width // 2)][0]
+    hi = offsets[min(len(offsets) - 1, first + width // 2)][1]
+    marks = sorted({(offsets[s][0], offsets[e - 1][1]) for s, e in hits if s >= 0 and e > s and e <= len(offsets)})
+    plain, rich, cursor = [], [], lo
+    for start, end in marks:
+        if start < lo or end > hi or start < cursor:
+            continue
+        plain += [text[cursor:start], "**", text[start:end], "**"]
+        rich += [html.escape(text[cursor:start]), "<mark>", html.escape(text[start:end]), "</mark>"]
+        cursor = end
+    plain.append(text[cursor:hi])
+    rich.append(html.escape(text[cursor:hi]))
+    prefix, suffix = ("… " if lo > 0 else ""), (" …" if hi < len(text) else "")
+    clean = lambda s: re.sub(r"\s+", " ", s).strip()  # noqa: E731
+    return prefix + clean("".join(plain)) + suffix, prefix + clean("".join(rich)) + suffix
+
+
+def alerts_path() -> Path:
+    return Path(os.environ.get("STEPPEWATCH_ALERTS") or DEFAULT_ALERTS_PATH)
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    path = Path(path) if path else alerts_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(f"{path}: rules file not found") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
+        raise RulesError(f"{path}: expected a mapping with a 'rules' list")
+    unknown = set(raw) - {"rules", "aliases"}
+    if unknown:
+        raise RulesError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
+    extra = raw.get("aliases") or []
+    if not isinstance(extra, list) or not all(isinstance(g, list) and all(isinstance(x, str) for x in g)
+                                              for g in extra):
+        raise RulesError(f"{path}: 'aliases' must be a list of lists of names")
+    table = AliasTable.from_lists([*DEFAULT_ALIASES, *extra])
+    compiled: list[Compiled] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw["rules"]):
+        label = entry.get("name", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+        try:
+            rule = Rule.model_validate(entry)
+        except ValidationError as exc:
+            problems = "; ".join(f"field {'.'.join(str(p) for p in e['loc']) or '(rule)'}: {e['msg']}"
+                                 for e in exc.errors())
+            raise RulesError(f"{path}: rule {label!r}: {problems}") from None
+        if rule.name in seen:
+            raise RulesError(f"{path}: rule {rule.name!r}: field name: duplicate rule name")
+        seen.add(rule.name)
+        try:
+            query = compile_query(rule.query, table if rule.aliases else None)
+        except QuerySyntaxError as exc:
+            raise RulesError(f"{path}: rule {rule.name!r}: field query: {exc} in {rule.query!r}") from None
+        compiled.append(Compiled(rule, query))
+    return RuleSet(compiled, str(path))
