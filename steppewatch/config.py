@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from steppewatch import __version__
+from steppewatch.registry import project_default
 
 DEFAULT_USER_AGENT = f"steppewatch/{__version__} (+https://github.com/steppewatch/steppewatch)"
 
@@ -30,7 +32,7 @@ class Config:
         return cls(
             store=env.get("STEPPEWATCH_STORE") or cls.store,
             index=env.get("STEPPEWATCH_INDEX_URL") or cls.index,
-            sites=env.get("STEPPEWATCH_SITES") or cls.sites,
+            sites=env.get("STEPPEWATCH_SITES") or str(project_default(Path(cls.sites))),
             user_agent=env.get("STEPPEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
             proxy=env.get("STEPPEWATCH_PROXY") or None,
         )

@@ -242,8 +242,16 @@ def adhoc_site(url: str) -> Site:
                 listings=[Listing(url=f"http://{host}/", article_pattern=".")])
 
 
+def project_default(relative: Path) -> Path:
+    """A default config path: in the working directory, else the project's own copy."""
+    if relative.exists():
+        return relative
+    bundled = Path(__file__).resolve().parents[1] / relative
+    return bundled if bundled.exists() else relative
+
+
 def sites_path() -> Path:
-    return Path(os.environ.get("STEPPEWATCH_SITES") or DEFAULT_SITES_PATH)
+    return Path(os.environ.get("STEPPEWATCH_SITES") or project_default(DEFAULT_SITES_PATH))
 
 
 def load_registry(path: str | Path | None = None) -> Registry:

@@ -146,10 +146,10 @@ def _message(subject: str, recipients: list[str], text: str, rich: str, key: str
 
 
 def _item_text(item: StoryItem) -> str:
-    lines = [item.title, item.url, f"{item.site} · {item.published or 'undated'} · {item.language or '?'}",
+    lines = [one_line(item.title, 1000), item.url, f"{item.site} · {item.published or 'undated'} · {item.language or '?'}",
              "", item.snippet_text]
     if item.also:
-        lines += ["", "Also reported by:"] + [f"  - {site}: {title} {url}" for site, title, url in item.also]
+        lines += ["", "Also reported by:"] + [f"  - {site}: {one_line(title)} {url}" for site, title, url in item.also]
     return "\n".join(lines)
 
 
@@ -158,9 +158,10 @@ def _item_html(item: StoryItem) -> str:
     also = ""
     if item.also:
         also = "<p>Also reported by:</p><ul>" + "".join(
-            f'<li>{e(site)}: <a href="{e(url, quote=True)}">{e(title)}</a></li>' for site, title, url in item.also
+            f'<li>{e(site)}: <a href="{e(url, quote=True)}">{e(one_line(title))}</a></li>'
+            for site, title, url in item.also
         ) + "</ul>"
-    return (f'<h2><a href="{e(item.url, quote=True)}">{e(item.title)}</a></h2>'
+    return (f'<h2><a href="{e(item.url, quote=True)}">{e(one_line(item.title, 1000))}</a></h2>'
             f"<p>{e(item.site)} · {e(item.published or 'undated')} · {e(item.language or '?')}</p>"
             f"<blockquote>{item.snippet_html}</blockquote>{also}")
 

@@ -167,7 +167,9 @@ def snippet(text: str, hits: list[tuple[int, int]], width: int = 30) -> tuple[st
 
 
 def alerts_path() -> Path:
-    return Path(os.environ.get("STEPPEWATCH_ALERTS") or DEFAULT_ALERTS_PATH)
+    from steppewatch.registry import project_default
+
+    return Path(os.environ.get("STEPPEWATCH_ALERTS") or project_default(DEFAULT_ALERTS_PATH))
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
