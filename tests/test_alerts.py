@@ -199,3 +199,36 @@ def test_digest_one_message_per_period_newest_first(tmp_path: Path) -> None:
     (eml,) = (tmp_path / "mail").glob("*.eml")
     body = message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
     assert body.index("Astana item 3") < body.index("Astana item 2") < body.index("Astana item 1")
+
+
+def test_an_update_that_newly_matches_alerts_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from steppewatch.models import Article, article_id, content_hash
+
+    outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "uranium", "recipients": ["a@example.org"]}])
+    url = "http://steppe-times.test/edited/"
+    text = "Kazakhstan reported its grain harvest.\nExports rose this year."
+    art = Article(id=article_id(url), url=url, canonical_url=url, site="steppe_times", title="Harvest", text=text,
+                  published="2024-12-03T10:00:00Z", date_source="page", language="en",
+                  fetched_at=datetime.now(UTC).isoformat(), http_status=200, content_hash=content_hash(text))
+    key = index.commit(art, b"v1", store).keys[1]
+    assert outbox.match_keys([key]).get("new_matches", 0) == 0
+    edited = text + "\nUpdate: uranium output also rose."
+    result = index.commit(replace(art, text=edited, content_hash=content_hash(edited)), b"v2", store)
+    assert outbox.match_keys([k for k in result.keys if k.startswith("articles/")])["new_matches"] == 1
+    assert outbox.match_keys([key]) == {"examined": 1, "already_matched": 1}  # seen again: no second row
+    assert outbox.send(DirectoryMailer(tmp_path / "mail")) == {"immediate_sent": 1}
+    assert outbox.send(DirectoryMailer(tmp_path / "mail")) == {}
+
+
+def test_preview_lists_matches_and_sends_nothing(server, tmp_path: Path) -> None:
+    index_url = f"sqlite:///{tmp_path}/i.db"
+    crawl(server, tmp_path / "store", index=index_url)
+    env = {"STEPPEWATCH_STORE": str(tmp_path / "store"), "STEPPEWATCH_INDEX_URL": index_url,
+           "STEPPEWATCH_OUTBOX_DIR": str(tmp_path / "outbox")}
+    out = cli("alerts", "preview", "Astana talks", "--since", "2024-12-01", "--until", "2024-12-08", env=env).stdout
+    assert "New Fighting in Syria Throws Astana Talks Off Track" in out and "**" in out
+    assert "4 matching records" in out  # two Russian reports, the Syria piece, the Trump analysis
+    assert not (tmp_path / "outbox").exists()
+    assert Outbox(Index(index_url), LocalStore(tmp_path / "store"), load_rules()).status() == {}

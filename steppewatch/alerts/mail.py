@@ -146,7 +146,8 @@ def _message(subject: str, recipients: list[str], text: str, rich: str, key: str
 
 
 def _item_text(item: StoryItem) -> str:
-    lines = [one_line(item.title, 1000), item.url, f"{item.site} · {item.published or 'undated'} · {item.language or '?'}",
+    lines = [one_line(item.title, 1000), item.url,
+             f"{item.site} · {item.published or 'undated'} · {item.language or '?'}",
              "", item.snippet_text]
     if item.also:
         lines += ["", "Also reported by:"] + [f"  - {site}: {one_line(title)} {url}" for site, title, url in item.also]
