@@ -106,6 +106,15 @@ alert_outbox = sa.Table(
     sa.Column("snippet_html", sa.Text),
     sa.UniqueConstraint("rule", "story_id", name="uq_alert_rule_story"),
 )
+site_health = sa.Table(
+    "site_health", metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("empty_runs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejection_rate", sa.Float),
+    sa.Column("incident", sa.String(32)),
+    sa.Column("detail", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.mode)
 sa.Index("ix_articles_story", articles.c.story_id)
 sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)

@@ -1,0 +1,75 @@
+"""One DAG per enabled site of the registry: crawl each data interval, alert, check health.
+
+``steppewatch_<site id>`` runs on the site's cron schedule (default hourly) as an
+*interval* timetable, so each run covers [data_interval_start, data_interval_end):
+Airflow 3's cron presets default to trigger timetables whose intervals are empty.
+``airflow backfill create --dag-id steppewatch_<site> --from-date … --to-date …``
+crawls exactly those intervals and records alert matches without e-mailing them.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, get_current_context, task
+
+from steppewatch.registry import load_registry
+
+DEFAULT_ARGS = {
+    "owner": "steppewatch",
+    "retries": 3,
+    "retry_delay": pendulum.duration(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": pendulum.duration(hours=1),
+}
+
+
+def site_dag(site_id: str, country: str, schedule: str) -> DAG:
+    with DAG(
+        dag_id=f"steppewatch_{site_id}",
+        description=f"Crawl {site_id} every interval, match and send alerts, watch its health",
+        schedule=CronDataIntervalTimetable(schedule, timezone="UTC"),
+        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        max_active_tasks=4,
+        default_args=DEFAULT_ARGS,
+        tags=["steppewatch", f"site:{site_id}", f"country:{country}"],
+    ) as dag:
+
+        @task
+        def crawl_window(data_interval_start=None, data_interval_end=None) -> dict:  # noqa: ANN001
+            from steppewatch.airflow_tasks import crawl_window as crawl
+
+            return crawl(site_id, data_interval_start, data_interval_end)
+
+        @task
+        def match_alerts(crawled: dict) -> dict:
+            from steppewatch.airflow_tasks import is_backfill, match_alerts
+
+            return match_alerts(crawled["run_id"], backfill=is_backfill(get_current_context()))
+
+        @task
+        def send_alerts(matched: dict) -> dict:
+            from steppewatch.airflow_tasks import is_backfill, send_alerts
+
+            if is_backfill(get_current_context()):
+                return {"skipped": "backfill runs record matches and send nothing"}
+            return send_alerts()
+
+        @task
+        def check_site_health(crawled: dict) -> dict:
+            from steppewatch.airflow_tasks import task_env
+            from steppewatch.health import check
+
+            env = task_env()
+            recipients = [r.strip() for r in env.get("STEPPEWATCH_OPS_RECIPIENTS", "").split(",") if r.strip()]
+            return check(env.get("STEPPEWATCH_INDEX_URL") or "sqlite:///data/index.sqlite", crawled, recipients)
+
+        crawled = crawl_window()
+        send_alerts(match_alerts(crawled))
+        check_site_health(crawled)
+    return dag
+
+
+for _site in load_registry().enabled():
+    globals()[f"steppewatch_{_site.id}"] = site_dag(_site.id, _site.country, _site.schedule or "0 * * * *")

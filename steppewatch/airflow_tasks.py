@@ -1,0 +1,134 @@
+"""What the Airflow tasks do, kept out of the DAG files so that parsing them stays light.
+
+Each crawl runs the CLI in a subprocess, so every crawl has its own Twisted reactor;
+tasks return small summaries (counts, a run id, a manifest key) for XCom, never article
+bodies. Configuration comes from Airflow where it exists and from the environment
+otherwise: Variables ``steppewatch_store``, ``steppewatch_index_url``,
+``steppewatch_sites``, ``steppewatch_alerts``; connections ``aws_default`` (login and
+password as the access key pair, ``endpoint_url`` and ``region_name`` in extras) and
+``smtp_default`` (host, port, login, password; extra ``ssl: true`` for implicit TLS).
+Secrets travel to the subprocess in its environment, never on its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+VARIABLES = {
+    "steppewatch_store": "STEPPEWATCH_STORE",
+    "steppewatch_index_url": "STEPPEWATCH_INDEX_URL",
+    "steppewatch_sites": "STEPPEWATCH_SITES",
+    "steppewatch_alerts": "STEPPEWATCH_ALERTS",
+}
+
+
+def _variable(name: str) -> str | None:
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get(name, default=None)
+    except Exception:  # noqa: BLE001 — outside a task, or no such variable
+        return None
+
+
+def _connection(conn_id: str) -> Any | None:
+    try:
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 — not defined: the environment decides
+        return None
+
+
+def task_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a steppewatch subprocess: os.environ, Variables, connections."""
+    env = dict(os.environ if base is None else base)
+    for variable, key in VARIABLES.items():
+        value = _variable(variable)
+        if value:
+            env[key] = value
+    aws = _connection("aws_default")
+    if aws is not None:
+        extra = aws.extra_dejson or {}
+        if aws.login and aws.password:
+            env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = aws.login, aws.password
+        if extra.get("endpoint_url"):
+            env["AWS_ENDPOINT_URL"] = extra["endpoint_url"]
+        if extra.get("region_name"):
+            env["AWS_DEFAULT_REGION"] = extra["region_name"]
+    smtp = _connection("smtp_default")
+    if smtp is not None and smtp.host:
+        extra = smtp.extra_dejson or {}
+        scheme = "smtps" if str(extra.get("ssl", "")).lower() in ("true", "1") else "smtp"
+        auth = f"{quote(smtp.login, safe='')}:{quote(smtp.password or '', safe='')}@" if smtp.login else ""
+        env["STEPPEWATCH_SMTP_URL"] = f"{scheme}://{auth}{smtp.host}:{smtp.port or 25}"
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 3 * 3600) -> str:
+    """Run ``steppewatch ARGS`` in a subprocess; raise with its stderr tail if it fails."""
+    proc = subprocess.run([sys.executable, "-m", "steppewatch.cli", *args], capture_output=True, text=True,
+                          env=env or task_env(), timeout=timeout)
+    sys.stderr.write(proc.stderr[-20000:])  # the crawl log, into the task log
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"steppewatch {args[0]} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False) -> dict[str, Any]:
+    """Crawl one site over [since, until); return a small summary for XCom."""
+    args = ["crawl", site, "--since", _iso(since), "--until", _iso(until), "--json"]
+    if reprocess:
+        args.append("--reprocess")
+    summary = json.loads(run_cli(*args))
+    s = summary["sites"][site]
+    return {
+        "site": site, "run_id": summary["run_id"], "manifest": summary.get("manifest"),
+        "since": summary["since"], "until": summary["until"],
+        "discovered": s["discovered"], "fetched": s["fetched"], "stored": s["stored"],
+        "out_of_window": s["out_of_window"], "rejected": s["rejected"], "errors": s["errors"],
+        "source_errors": s["source_errors"], "all_sources_failed": s["all_sources_failed"],
+        "keys_written": len(s["keys"]),
+        "sources": [{k: src.get(k) for k in ("url", "kind", "status", "items", "error")} for src in s["sources"]],
+    }
+
+
+def match_alerts(run_id: str, backfill: bool = False, summary: bool = False) -> dict[str, int]:
+    args = ["alerts", "match", "--run", run_id]
+    if backfill:
+        args.append("--backfill")
+        if summary:
+            args.append("--send-summary")
+    return json.loads(run_cli(*args))
+
+
+def send_alerts() -> dict[str, Any]:
+    return json.loads(run_cli("alerts", "send"))
+
+
+def backfill_days(sites: list[str], start: str, end: str) -> list[dict[str, str]]:
+    """(site, day) items for [start, end] inclusive, the unit a backfill retries alone."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if last < first:
+        raise ValueError(f"end {end} is before start {start}")
+    if not sites:
+        raise ValueError("choose at least one site")
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    return [{"site": site, "day": day} for site in sites for day in days]
+
+
+def is_backfill(context: Any) -> bool:
+    run = context.get("dag_run")
+    return run is not None and "backfill" in str(getattr(run, "run_type", "")).lower()
