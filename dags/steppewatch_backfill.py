@@ -4,7 +4,9 @@ Trigger with the form (sites from the registry, start and end dates, ``send_aler
 ``reprocess``). Each (site, day) is its own mapped task instance, named by
 ``map_index_template``, so a month for three sites shows every day and one failed day
 can be cleared and retried alone. Matches are recorded without e-mail; with
-``send_alerts`` one summary per rule is sent at the end.
+``send_alerts`` they collect under this run's batch and one summary per rule is sent
+when every day is done (all_done: the days that did finish are summarised even if one
+failed; clearing that day and ``send_summary`` later sends what it adds).
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ with DAG(
     def crawl_day(item: dict, params=None) -> dict:  # noqa: ANN001
         from steppewatch.airflow_tasks import crawl_window, match_alerts
 
-        get_current_context()["item_label"] = f"{item['site']} {item['day']}"
+        context = get_current_context()
+        context["item_label"] = f"{item['site']} {item['day']}"
         start = pendulum.parse(item["day"])
         crawled = crawl_window(item["site"], start, start.add(days=1), reprocess=bool(params["reprocess"]))
-        matched = match_alerts(crawled["run_id"], backfill=True, summary=bool(params["send_alerts"]))
+        batch = f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}" if params["send_alerts"] else None
+        matched = match_alerts(crawled["run_id"], backfill=True, summary_batch=batch)
         return {"site": item["site"], "day": item["day"], "stored": crawled["stored"],
                 "fetched": crawled["fetched"], "new_matches": matched.get("new_matches", 0)}
 
@@ -61,7 +65,8 @@ with DAG(
 
         totals = {"days": len(results), "stored": sum(r["stored"] for r in results if r)}
         if params["send_alerts"]:
-            totals["sent"] = send_alerts()
+            run = get_current_context()["dag_run"]
+            totals["sent"] = send_alerts(release=f"{run.dag_id}/{run.run_id}")
         return totals
 
     send_summary(crawl_day.expand(item=plan_days()))

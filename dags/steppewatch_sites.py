@@ -58,12 +58,9 @@ def site_dag(site_id: str, country: str, schedule: str) -> DAG:
 
         @task
         def check_site_health(crawled: dict) -> dict:
-            from steppewatch.airflow_tasks import task_env
-            from steppewatch.health import check
+            from steppewatch.airflow_tasks import check_site_health as check
 
-            env = task_env()
-            recipients = [r.strip() for r in env.get("STEPPEWATCH_OPS_RECIPIENTS", "").split(",") if r.strip()]
-            return check(env.get("STEPPEWATCH_INDEX_URL") or "sqlite:///data/index.sqlite", crawled, recipients)
+            return check(crawled)
 
         crawled = crawl_window()
         send_alerts(match_alerts(crawled))

@@ -4,7 +4,7 @@ Each crawl runs the CLI in a subprocess, so every crawl has its own Twisted reac
 tasks return small summaries (counts, a run id, a manifest key) for XCom, never article
 bodies. Configuration comes from Airflow where it exists and from the environment
 otherwise: Variables ``steppewatch_store``, ``steppewatch_index_url``,
-``steppewatch_sites``, ``steppewatch_alerts``; connections ``aws_default`` (login and
+``steppewatch_sites``, ``steppewatch_alerts``, ``steppewatch_ops_recipients``; connections ``aws_default`` (login and
 password as the access key pair, ``endpoint_url`` and ``region_name`` in extras) and
 ``smtp_default`` (host, port, login, password; extra ``ssl: true`` for implicit TLS).
 Secrets travel to the subprocess in its environment, never on its command line.
@@ -25,6 +25,7 @@ VARIABLES = {
     "steppewatch_index_url": "STEPPEWATCH_INDEX_URL",
     "steppewatch_sites": "STEPPEWATCH_SITES",
     "steppewatch_alerts": "STEPPEWATCH_ALERTS",
+    "steppewatch_ops_recipients": "STEPPEWATCH_OPS_RECIPIENTS",
 }
 
 
@@ -105,17 +106,29 @@ def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False) -> 
     }
 
 
-def match_alerts(run_id: str, backfill: bool = False, summary: bool = False) -> dict[str, int]:
+def match_alerts(run_id: str, backfill: bool = False, summary_batch: str | None = None) -> dict[str, int]:
+    """Record the run's matches; a backfill records them held, or collects them under a summary batch."""
     args = ["alerts", "match", "--run", run_id]
     if backfill:
         args.append("--backfill")
-        if summary:
-            args.append("--send-summary")
+        if summary_batch:
+            args += ["--summary-batch", summary_batch]
     return json.loads(run_cli(*args))
 
 
-def send_alerts() -> dict[str, Any]:
-    return json.loads(run_cli("alerts", "send"))
+def send_alerts(release: str | None = None) -> dict[str, Any]:
+    """Send what is pending (and due digests), after releasing a finished backfill's summary batch."""
+    return json.loads(run_cli("alerts", "send", *(["--release", release] if release else [])))
+
+
+def check_site_health(crawled: dict[str, Any]) -> dict[str, Any]:
+    """Record one run's health; mail ``STEPPEWATCH_OPS_RECIPIENTS`` on incident and recovery."""
+    from steppewatch.config import Config
+    from steppewatch.health import check
+
+    env = task_env()
+    recipients = [r.strip() for r in env.get("STEPPEWATCH_OPS_RECIPIENTS", "").split(",") if r.strip()]
+    return check(Config.from_env(env).index, crawled, recipients, env=env)
 
 
 def backfill_days(sites: list[str], start: str, end: str) -> list[dict[str, str]]:

@@ -275,6 +275,12 @@ def _outbox(config: Config) -> Any:
     return Outbox(Index(config.index), open_store(config.store), rules, registry)
 
 
+def cmd_airflow(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.airflow_local import run
+
+    return run(args.home.resolve(), args.port, args.data.resolve())
+
+
 def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.alerts.rules import load_rules
 
@@ -309,20 +315,25 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
         print(f"{shown} matching records for rule {compiled.rule.name!r}; nothing sent")
         return 0
     if args.alerts_command == "match":
+        if (args.send_summary or args.summary_batch) and not args.backfill:
+            raise UsageError("--send-summary and --summary-batch only apply with --backfill")
         if args.run:
             manifest = json.loads(outbox.store.get(f"runs/{args.run}.json"))
-            counts = outbox.match_keys(manifest["keys_written"], backfill=args.backfill, summary=args.send_summary)
+            counts = outbox.match_keys(manifest["keys_written"], backfill=args.backfill, summary=args.send_summary,
+                                       batch=args.summary_batch)
         else:
             if not (args.since and args.until):
                 raise UsageError("alerts match needs --run RUN_ID or --since and --until")
             counts = outbox.match_window(parse_when(args.since, "since"), parse_when(args.until, "until"),
-                                         args.site, backfill=args.backfill, summary=args.send_summary)
+                                         args.site, backfill=args.backfill, summary=args.send_summary,
+                                         batch=args.summary_batch)
         print(json.dumps(counts, sort_keys=True))
         return 0
     from steppewatch.alerts.mail import mailer_from_env
 
+    released = outbox.release(args.release) if args.release else 0
     counts = outbox.send(mailer_from_env())
-    print(json.dumps({**counts, "outbox": outbox.status()}, sort_keys=True))
+    print(json.dumps({**counts, "released": released, "outbox": outbox.status()}, sort_keys=True))
     return 0
 
 
@@ -371,7 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--site", action="append")
     a.add_argument("--backfill", action="store_true", help="record only: no alert e-mail")
     a.add_argument("--send-summary", action="store_true", help="with --backfill: one summary per rule")
-    alerts.add_parser("send", help="drain the outbox: send pending alerts and due digests")
+    a.add_argument("--summary-batch", metavar="NAME",
+                   help="with --backfill: collect summary rows under NAME until `alerts send --release NAME`")
+    a = alerts.add_parser("send", help="drain the outbox: send pending alerts and due digests")
+    a.add_argument("--release", metavar="NAME", help="first release the summary rows collected under NAME")
     p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("reindex", help="rebuild the index from the object store alone")
@@ -387,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", required=True, help="YYYY-MM-DD")
     p.add_argument("--site", action="append", help="only this site (repeatable)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("airflow", help="run Airflow 3 locally with the project's DAGs; prints the UI and login")
+    p.add_argument("--port", type=int, default=int(os.environ.get("STEPPEWATCH_AIRFLOW_PORT", "8080")))
+    p.add_argument("--home", type=Path, default=Path("data/airflow"), help="AIRFLOW_HOME (default data/airflow)")
+    p.add_argument("--data", type=Path, default=Path("data"), help="store, index and outbox default under here")
+    p.set_defaults(func=cmd_airflow)
     return parser
 
 

@@ -35,4 +35,20 @@ class Config:
             sites=env.get("STEPPEWATCH_SITES") or str(project_default(Path(cls.sites))),
             user_agent=env.get("STEPPEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
             proxy=env.get("STEPPEWATCH_PROXY") or None,
+            scrapy=_json_settings(env.get("STEPPEWATCH_SCRAPY_SETTINGS")),
         )
+
+
+def _json_settings(raw: str | None) -> dict[str, str]:
+    """Scrapy setting overrides as a JSON object (e.g. for a deployment's politeness)."""
+    if not raw:
+        return {}
+    import json
+
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"STEPPEWATCH_SCRAPY_SETTINGS is not a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("STEPPEWATCH_SCRAPY_SETTINGS must be a JSON object")
+    return value

@@ -62,8 +62,12 @@ def assess(state: Health, run: dict[str, Any], empty_runs: int = EMPTY_RUNS) -> 
     return new, None
 
 
-def check(index_url: str, run: dict[str, Any], recipients: list[str]) -> dict[str, Any]:
-    """Load, assess and store one site's health; mail ops on incident and recovery."""
+def check(index_url: str, run: dict[str, Any], recipients: list[str],
+          env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Load, assess and store one site's health; mail ops on incident and recovery.
+
+    ``env`` configures the mailer (``STEPPEWATCH_SMTP_URL``…), os.environ by default.
+    """
     import sqlalchemy as sa
 
     from steppewatch.alerts.mail import _message, mailer_from_env
@@ -87,7 +91,7 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str]) -> dict[st
             subject = f"[steppewatch ops] {event.site}: {event.incident} {event.kind}"
             text = f"Site {event.site}: {event.incident} ({event.kind})\n\n{event.detail}\n\nrun {run.get('run_id')}"
             key = f"health/{event.site}/{event.incident}/{event.kind}/{run.get('run_id')}"
-            mailer_from_env().send(_message(subject, recipients, text, "<pre>" + _escape(text) + "</pre>", key))
+            mailer_from_env(env).send(_message(subject, recipients, text, "<pre>" + _escape(text) + "</pre>", key))
     return {"site": run["site"], "incident": new.incident, "event": event.kind if event else None}
 
 

@@ -104,6 +104,7 @@ alert_outbox = sa.Table(
     sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
     sa.Column("snippet_text", sa.Text),
     sa.Column("snippet_html", sa.Text),
+    sa.Column("batch", sa.String(250)),
     sa.UniqueConstraint("rule", "story_id", name="uq_alert_rule_story"),
 )
 site_health = sa.Table(

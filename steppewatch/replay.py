@@ -63,6 +63,12 @@ class _Site:
     routes: dict[str, dict[str, Any]]
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when a crawl opens dozens at
+    # once; the dropped ones then hang until the crawler's download timeout
+    request_queue_size = 256
+
+
 @dataclass
 class ReplayServer:
     """Serve every site directory under ``root``; start() returns the proxy URL."""
@@ -105,7 +111,7 @@ class ReplayServer:
         class Handler(_Handler):
             replay = server
 
-        self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._httpd = _Server((self.host, self.port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()

@@ -183,6 +183,25 @@ def test_backfill_records_without_sending_or_sends_one_summary(tmp_path: Path) -
     assert b"2 stories, 2024-12-02 \xe2\x80\xa6 2024-12-03" in eml.read_bytes()
 
 
+def test_backfill_summary_batch_waits_for_its_release(tmp_path: Path) -> None:
+    """Days of one backfill collect under its batch: another sender mails nothing half-done."""
+    outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Astana", "recipients": ["a@example.org"]}])
+    keys = [_article(store, index, f"Astana story {n}", _distinct(n), published=f"2024-12-0{n}T10:00:00Z")
+            for n in (1, 2, 3, 4)]
+    mailer = DirectoryMailer(tmp_path / "mail")
+    outbox.match_keys(keys[:2], backfill=True, batch="backfill/run-a")
+    outbox.match_keys(keys[3:], backfill=True, batch="backfill/run-b")
+    assert outbox.send(mailer) == {} and outbox.status() == {"collecting": 3}
+    outbox.match_keys(keys[2:3], backfill=True, batch="backfill/run-a")  # the last day of run a
+    assert outbox.release("backfill/run-a") == 3
+    counts = outbox.send(mailer)
+    assert counts == {"summary_sent": 1, "summary_stories": 3}
+    assert outbox.status() == {"sent": 3, "collecting": 1}
+    assert outbox.release("backfill/run-a") == 0 and outbox.send(mailer) == {}
+    (eml,) = (tmp_path / "mail").glob("*.eml")
+    assert b"3 stories, 2024-12-01 \xe2\x80\xa6 2024-12-03" in eml.read_bytes()
+
+
 def test_digest_one_message_per_period_newest_first(tmp_path: Path) -> None:
     outbox, store, index = _outbox(tmp_path, [{"name": "d", "query": "Astana", "recipients": ["a@example.org"],
                                                "mode": "digest", "schedule": "0 8 * * *",

@@ -7,7 +7,9 @@ gets its first row. Sending claims a pending row, builds the message, hands it t
 mailer, and marks it sent only once the SMTP server accepted it; a failure leaves it
 pending (attempts and the error recorded) for the next run. Backfill matches are
 ``held`` (recorded, never sent) or, when the run asks, ``summary`` rows sent as one
-message per rule.
+message per rule. A backfill of many (site, day) crawls collects its summary rows under
+a batch name (``collecting``) and releases them when it ends, so no other sender mails a
+half-finished summary.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class Outbox:
             record["text"] = json.loads(self.store.get(owner_key)).get("text", "")
         return record
 
-    def match_keys(self, keys: Iterable[str], backfill: bool = False, summary: bool = False) -> dict[str, int]:
+    def match_keys(self, keys: Iterable[str], backfill: bool = False, summary: bool = False,
+                   batch: str | None = None) -> dict[str, int]:
         counts: Counter[str] = Counter()
         now = datetime.now(UTC)
         for key in keys:
@@ -65,8 +68,10 @@ class Outbox:
             for match in self.rules.matches(record, self.countries.get(record.get("site", ""))):
                 rule = self.rules.get(match.rule).rule
                 mode, status = rule.mode, "pending"
-                if backfill:
-                    mode, status = ("summary", "pending") if summary else (rule.mode, "held")
+                if backfill and (summary or batch):
+                    mode, status = "summary", ("collecting" if batch else "pending")
+                elif backfill:
+                    mode, status = rule.mode, "held"
                 with self.index.engine.begin() as conn:
                     inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
                         "rule": rule.name, "story_id": record.get("story_id") or record["id"],
@@ -74,13 +79,13 @@ class Outbox:
                         "published": _utc(datetime.fromisoformat(record["published"])) if record.get("published")
                         else None,
                         "occurrences": match.occurrences, "snippet_text": match.snippet_text,
-                        "snippet_html": match.snippet_html,
+                        "snippet_html": match.snippet_html, "batch": batch if mode == "summary" else None,
                     }).returning(alert_outbox.c.id)).first()
                 counts["new_matches" if inserted else "already_matched"] += 1
         return dict(counts)
 
     def match_window(self, since: datetime, until: datetime, sites: list[str] | None = None,
-                     backfill: bool = False, summary: bool = False) -> dict[str, int]:
+                     backfill: bool = False, summary: bool = False, batch: str | None = None) -> dict[str, int]:
         """Match the stored records published in [since, until) (by their key's day, then date)."""
         first, last = since.astimezone(UTC).date(), (until - timedelta(microseconds=1)).astimezone(UTC).date()
         keys = []
@@ -92,9 +97,16 @@ class Outbox:
                 day = date.fromisoformat(parts[2].removeprefix("date="))
                 if first <= day <= last:
                     keys.append(key)
-        return self.match_keys(keys, backfill=backfill, summary=summary)
+        return self.match_keys(keys, backfill=backfill, summary=summary, batch=batch)
 
     # -- sending ----------------------------------------------------------------------------
+    def release(self, batch: str) -> int:
+        """Make a finished backfill's collected summary rows sendable; returns how many."""
+        with self.index.engine.begin() as conn:
+            return conn.execute(alert_outbox.update()
+                                .where(alert_outbox.c.batch == batch, alert_outbox.c.status == "collecting")
+                                .values(status="pending")).rowcount
+
     def pending(self) -> list[sa.Row[Any]]:
         with self.index.engine.connect() as conn:
             return list(conn.execute(sa.select(alert_outbox).where(alert_outbox.c.status == "pending")
@@ -165,10 +177,10 @@ class Outbox:
         self._release_stale()
         counts: Counter[str] = Counter()
         rows = self.pending()
-        by_rule: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        by_rule: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for row in rows:
-            by_rule[(row.rule, row.mode)].append(row)
-        for (rule_name, mode), group in sorted(by_rule.items()):
+            by_rule[(row.rule, row.mode, row.batch or "")].append(row)
+        for (rule_name, mode, _batch), group in sorted(by_rule.items()):
             try:
                 rule = self.rules.get(rule_name).rule
             except ValueError:

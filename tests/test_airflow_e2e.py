@@ -1,0 +1,189 @@
+"""End to end on real Airflow 3 (``airflow standalone``: scheduler, dag-processor, API server,
+triggerer, LocalExecutor, SQLite) against the replayed fixture sites, moto-free local store,
+SQLite index and an aiosmtpd server:
+
+- a scheduled run of a site DAG stores its data interval's articles and e-mails its alert;
+- ``airflow backfill create`` over 3 days runs 3 contiguous daily intervals, stores exactly
+  those days' articles and e-mails nothing;
+- the ``steppewatch_backfill`` form DAG with ``send_alerts`` sends one summary per rule;
+- re-running both backfills stores nothing new and sends nothing.
+
+Every Airflow process is stopped with its whole process group afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from steppewatch.airflow_local import prepare_sqlite
+from steppewatch.replay import ReplayServer
+from tests.airflow_harness import BIN, Airflow, live_registry_entry, live_site, utc
+from tests.conftest import SMTPSink, free_port
+from tests.test_crawl_fixtures import FIXTURES, GOLDEN, ROOT
+
+pytestmark = pytest.mark.timeout(900)
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    base = tmp_path_factory.mktemp("e2e")
+    now = datetime.now(UTC)
+    sites_root = base / "sites"
+    sites_root.mkdir()
+    for host in ("kazinfo.test", "steppe-times.test"):
+        (sites_root / host).symlink_to(FIXTURES / "sites" / host)
+    live = live_site(sites_root, "live-news.test", now)
+    fixture_sites = {s["id"]: s for s in yaml.safe_load((FIXTURES / "sites.yaml").read_text("utf-8"))["sites"]}
+    registry = [
+        live_registry_entry("live_news", "live-news.test"),
+        {**fixture_sites["kazinfo"], "schedule": "0 0 * * *"},  # daily: a 3-day backfill is 3 runs
+        fixture_sites["steppe_times"],
+    ]
+    (base / "sites.yaml").write_text(yaml.safe_dump({"sites": registry}, allow_unicode=True), "utf-8")
+    replay = ReplayServer(sites_root)
+    replay.start()
+    smtp = SMTPSink().start()
+    home = base / "airflow"
+    home.mkdir()
+    api_port = free_port()
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="false",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="true",
+        AIRFLOW__API__PORT=str(api_port),
+        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{api_port}",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="false",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="steppewatch.airflow_local.SQLITE_CONNECT_ARGS",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="steppewatch.airflow_local.SQLITE_CONNECT_ARGS_ASYNC",
+        STEPPEWATCH_SITES=str(base / "sites.yaml"),
+        STEPPEWATCH_STORE=str(base / "store"),
+        STEPPEWATCH_INDEX_URL=f"sqlite:///{base}/index.sqlite",
+        STEPPEWATCH_ALERTS=str(ROOT / "config" / "alerts.yaml"),
+        STEPPEWATCH_PROXY=replay.url,
+        STEPPEWATCH_SMTP_URL=smtp.url,
+        STEPPEWATCH_SCRAPY_SETTINGS=json.dumps({"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0,
+                                                "RETRY_BACKOFF_BASE": 0.05}),
+        STEPPEWATCH_OPS_RECIPIENTS="ops@example.org",
+    )
+    env.pop("VIRTUAL_ENV", None)
+    prepare_sqlite(home / "airflow.db")  # WAL, as `make airflow` does
+    airflow = Airflow(home, env, f"sqlite:///{home}/airflow.db")
+    airflow.start("standalone", "standalone")
+    try:
+        port = env["AIRFLOW__API__PORT"]
+        airflow.wait("the API server", lambda: urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5).status == 200, timeout=240)
+        wanted = {"steppewatch_live_news", "steppewatch_kazinfo", "steppewatch_steppe_times", "steppewatch_backfill"}
+        airflow.wait("the DAGs to be parsed", lambda: wanted <= {r[0] for r in airflow.query("select dag_id from dag")})
+        yield {"airflow": airflow, "smtp": smtp, "replay": replay, "store": base / "store", "live": live,
+               "index": f"sqlite:///{base}/index.sqlite"}
+    finally:
+        airflow.stop()
+        smtp.stop()
+        replay.stop()
+    assert airflow.leftovers() == [], "Airflow processes outlived the test"
+
+
+def records(store: Path, site: str) -> list[dict]:
+    return [json.loads(p.read_text("utf-8")) for p in sorted(store.glob(f"articles/site={site}/date=*/*.json"))]
+
+
+def snapshot(store: Path) -> dict[str, int]:
+    return {str(p.relative_to(store)): p.stat().st_mtime_ns for p in store.rglob("*")
+            if p.is_file() and "/runs/" not in f"/{p.relative_to(store)}"}
+
+
+def test_scheduled_run_stores_its_interval_and_emails_its_alert(stack: dict) -> None:
+    airflow, smtp = stack["airflow"], stack["smtp"]
+    airflow.cli("dags", "unpause", "steppewatch_live_news")
+    runs = airflow.wait_runs("steppewatch_live_news", 1)
+    run_id, run_type, _, start, end = runs[0]
+    assert run_type == "scheduled"
+    start, end = utc(start), utc(end)
+    assert end - start == timedelta(hours=1)
+    expected = {a["url"] for a in stack["live"] if start <= a["published"] < end}
+    assert expected, "the live site has articles in every recent hour"
+    assert {r["canonical_url"] for r in records(stack["store"], "live_news")} == expected
+    astana = [a for a in stack["live"] if "Astana" in a["title"] and start <= a["published"] < end]
+    subjects = [m["Subject"] for m in smtp.parsed() if m["Subject"].startswith("[steppewatch] Astana talks")]
+    assert len(subjects) == len(astana)
+    airflow.cli("dags", "pause", "steppewatch_live_news")
+
+
+def test_backfill_create_covers_three_days_and_emails_nothing(stack: dict) -> None:
+    airflow, smtp = stack["airflow"], stack["smtp"]
+    sent_before = len(smtp.messages)
+    # Airflow starts a backfill's runs only while the DAG is unpaused
+    airflow.cli("dags", "unpause", "steppewatch_kazinfo")
+    airflow.cli("backfill", "create", "--dag-id", "steppewatch_kazinfo", "--from-date", "2024-12-02",
+                "--to-date", "2024-12-04")
+    runs = airflow.wait_runs("steppewatch_kazinfo", 3, run_type="backfill")
+    intervals = [(utc(r[3]), utc(r[4])) for r in runs]
+    assert len(runs) == 3 and all(e - s == timedelta(days=1) for s, e in intervals)
+    assert all(intervals[i][1] == intervals[i + 1][0] for i in range(2))
+    lo, hi = intervals[0][0], intervals[-1][1]
+    assert (lo, hi) == (datetime(2024, 12, 2, tzinfo=UTC), datetime(2024, 12, 5, tzinfo=UTC))
+    expected = {a["url"] for a in GOLDEN["kazinfo"]["articles"] if a["published"] and lo <= utc(a["published"]) < hi}
+    got = {r["canonical_url"] for r in records(stack["store"], "kazinfo")}
+    got |= {json.loads(p.read_text())["canonical_url"] for p in stack["store"].glob("aliases/site=kazinfo/*/*.json")}
+    assert got == expected and len(expected) >= 3
+    per_day = airflow.query("select x.value from xcom x where x.dag_id = 'steppewatch_kazinfo' "
+                            "and x.task_id = 'crawl_window' and x.key = 'return_value' and x.run_id like 'backfill%'")
+    assert len(per_day) == 3, "each day's crawl reports its own counts"
+    assert len(smtp.messages) == sent_before, "a backfill records matches and e-mails nobody"
+
+    def completed(n: int) -> bool:
+        backfills = airflow.query("select id, completed_at from backfill where dag_id = 'steppewatch_kazinfo' "
+                                  "order by id")
+        return len(backfills) == n and backfills[-1][1] is not None
+
+    airflow.wait("the backfill to be marked complete", lambda: completed(1))
+    before = snapshot(stack["store"])
+    airflow.cli("backfill", "create", "--dag-id", "steppewatch_kazinfo", "--from-date", "2024-12-02",
+                "--to-date", "2024-12-04", "--reprocess-behavior", "completed")
+    airflow.wait("the re-run backfill to complete", lambda: completed(2))
+    rerun = airflow.query("select count(*) from dag_run where dag_id = 'steppewatch_kazinfo' and clear_number > 0 "
+                          "and backfill_id = (select max(id) from backfill)")
+    assert rerun == [(3,)], "the second backfill re-ran the 3 days"
+    runs = airflow.wait_runs("steppewatch_kazinfo", 3, run_type="backfill")
+    assert len(runs) == 3
+    assert snapshot(stack["store"]) == before, "re-running stores nothing new"
+    assert len(smtp.messages) == sent_before
+    airflow.cli("dags", "pause", "steppewatch_kazinfo")
+
+
+def test_backfill_dag_sends_one_summary_per_rule_then_nothing(stack: dict) -> None:
+    airflow, smtp = stack["airflow"], stack["smtp"]
+    airflow.cli("dags", "unpause", "steppewatch_backfill")
+    conf = {"sites": ["steppe_times"], "start": "2024-12-03", "end": "2024-12-04", "send_alerts": True}
+    sent_before = len(smtp.messages)
+    airflow.cli("dags", "trigger", "steppewatch_backfill", "--conf", json.dumps(conf))
+    airflow.wait_runs("steppewatch_backfill", 1)
+    labels = {r[0] for r in airflow.query(
+        "select rendered_map_index from task_instance where dag_id = 'steppewatch_backfill' and task_id = 'crawl_day'")}
+    assert labels == {"steppe_times 2024-12-03", "steppe_times 2024-12-04"}
+    new = smtp.parsed()[sent_before:]
+    summaries = [m["Subject"] for m in new]
+    assert any(s.startswith("[steppewatch] Astana talks: ") and "stories, 2024-12-0" in s for s in summaries)
+    assert all("stories, " in s for s in summaries), summaries
+    assert len(summaries) == len(set(summaries))
+    stored = {r["canonical_url"] for r in records(stack["store"], "steppe_times")}
+    lo, hi = datetime(2024, 12, 3, tzinfo=UTC), datetime(2024, 12, 5, tzinfo=UTC)
+    assert stored == {a["url"] for a in GOLDEN["steppe_times"]["articles"] if lo <= utc(a["published"]) < hi}
+
+    before, sent = snapshot(stack["store"]), len(smtp.messages)
+    airflow.cli("dags", "trigger", "steppewatch_backfill", "--conf", json.dumps(conf))
+    airflow.wait_runs("steppewatch_backfill", 2)
+    assert snapshot(stack["store"]) == before and len(smtp.messages) == sent
