@@ -15,11 +15,10 @@ from __future__ import annotations
 import re
 import struct
 from functools import lru_cache
-from hashlib import blake2b
+from hashlib import blake2b, sha1
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash
 
 from steppewatch.models import normalise_text
 
@@ -51,24 +50,69 @@ def _stemmer(lang: str | None):  # noqa: ANN202 (snowballstemmer has no type stu
     return snowballstemmer.stemmer(name) if name else None
 
 
+# word -> shingle hash, per stemmer: news vocabulary is Zipfian, so nearly every word of an
+# article was stemmed and hashed before
+_HASHES: dict[str | None, dict[str, int]] = {}
+_HASH_CACHE_MAX = 500_000
+
+
+def _hash(word: str) -> int:
+    return int.from_bytes(blake2b(word.encode("utf-8"), digest_size=4).digest(), "little")
+
+
 def shingles(text: str, language: str | None) -> set[int]:
     """The article's shingle set as 32-bit hashes of stemmed content words."""
-    words = [w for w in _WORD.findall(normalise_text(text))
-             if len(w) > 3 and not w.isdigit() and w not in _STOPWORDS]
+    words = {w for w in _WORD.findall(normalise_text(text))
+             if len(w) > 3 and not w.isdigit() and w not in _STOPWORDS}
     stemmer = _stemmer(language)
-    if stemmer is not None:
-        words = stemmer.stemWords(words)
-    return {int.from_bytes(blake2b(w.encode("utf-8"), digest_size=4).digest(), "little") for w in words}
+    key = _STEMMERS.get(language or "", "english" if not language else None)
+    cache = _HASHES.setdefault(key, {})
+    if len(cache) > _HASH_CACHE_MAX:
+        cache.clear()
+    new = [w for w in words if w not in cache]
+    if new:
+        stems = stemmer.stemWords(new) if stemmer is not None else new
+        cache.update(zip(new, map(_hash, stems), strict=True))
+    return {cache[w] for w in words}
 
 
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED)
+# MinHash with datasketch 2's affine32 scheme, computed here: importing datasketch costs
+# 0.4 s per process (it loads scipy and its storage backends) for the few lines below.
+# Permutations as datasketch draws them for this seed: an odd multiplier and an offset.
+_GEN = np.random.RandomState(SEED)
+_PERM_A = _GEN.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+_PERM_B = _GEN.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+_EMPTY = np.full(NUM_PERM, (1 << 32) - 1, dtype=np.uint32)
+_FMIX = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+# shingle -> SHA-1 hash of its 4 bytes (the same Zipfian reuse as _HASHES)
+_SHA1: dict[int, int] = {}
 
 
 def signature(shingle_set: set[int]) -> np.ndarray:
-    mh = _TEMPLATE.copy()
-    if shingle_set:
-        mh.update_batch([s.to_bytes(4, "little") for s in sorted(shingle_set)])
-    return mh.hashvalues.astype(np.uint64)
+    """The MinHash signature of a shingle set: the values ``datasketch.MinHash.update_batch``
+    gives (affine32 scheme: SHA-1 of each shingle's 4 bytes, MurmurHash3's finalizer, then
+    ``a * h + b`` mod 2**32 per permutation), as uint64.
+
+    Computed here with each shingle's SHA-1 cached, which was most of the cost;
+    tests/unit/test_dedup.py checks it against datasketch.
+    """
+    if not shingle_set:
+        return _EMPTY.astype(np.uint64)
+    if len(_SHA1) > _HASH_CACHE_MAX:
+        _SHA1.clear()
+    cache = _SHA1
+    for s in shingle_set:
+        if s not in cache:
+            cache[s] = int.from_bytes(sha1(s.to_bytes(4, "little")).digest()[:4], "little")
+    hv = np.fromiter((cache[s] for s in shingle_set), dtype=np.uint32, count=len(shingle_set))
+    s1, m1, s2, m2, s3 = _FMIX
+    hv = hv ^ (hv >> s1)
+    hv = hv * m1
+    hv = hv ^ (hv >> s2)
+    hv = hv * m2
+    hv = hv ^ (hv >> s3)
+    phv = hv[:, None] * _PERM_A + _PERM_B
+    return np.minimum(_EMPTY, phv.min(axis=0)).astype(np.uint64)
 
 
 def band_hashes(sig: np.ndarray) -> list[int]:

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ bands = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("article_id", sa.String(16), nullable=False),
     sa.PrimaryKeyConstraint("band", "hash", "article_id"),
+    sqlite_with_rowid=False,  # one B-tree, clustered on the key (migration 0005)
 )
 alert_outbox = sa.Table(
     "alert_outbox", metadata,
@@ -121,7 +123,6 @@ sa.Index("ix_articles_story", articles.c.story_id)
 sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)
 sa.Index("ix_articles_content_hash", articles.c.content_hash)
 sa.Index("ix_urls_article", urls.c.article_id)
-sa.Index("ix_bands_lookup", bands.c.band, bands.c.hash, bands.c.day)
 
 
 class Outcome(StrEnum):
@@ -220,6 +221,7 @@ class Index:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA wal_autocheckpoint=10000")
                 cur.execute("PRAGMA busy_timeout=60000")
                 cur.close()
 
@@ -287,6 +289,11 @@ class Index:
         now = datetime.now(UTC)
         day = storage_day(article)
         url_forms = {article.url, article.canonical_url, *(extra_urls or [])}
+        # CPU work before the transaction: concurrent crawls then hold the write lock (all of
+        # SQLite, rows of PostgreSQL) for the inserts alone
+        sh = dedup.shingles(article.text, article.language)
+        hashes = dedup.band_hashes(dedup.signature(sh))
+        compressed = _gzip(raw)
         with self.engine.begin() as conn:
             existing = conn.execute(
                 sa.select(articles).where(articles.c.id == article.id).with_for_update()
@@ -300,25 +307,24 @@ class Index:
                 return Committed(Outcome.DUPLICATE, article.id, self._story_of(conn, article.id))
             if owner is not None:
                 return self._alias(conn, article, raw, owner, store, url_forms, day, now)
-            sh = dedup.shingles(article.text, article.language)
-            matched = self._matching_stories(conn, sh, article.language, day)
+            matched = self._matching_stories(conn, sh, article.language, day, hashes)
             story = matched[0] if matched else article.id
             merged = self._merge_stories(conn, store, story, matched[1:])
             record = self._record(article, story, version=1, versions=[])
             record["urls"] = sorted(url_forms)
             keys = (raw_key(article.site, day, article.id), article_key(article.site, day, article.id))
             meta = _meta(article)
-            store.put(keys[0], gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip", metadata=meta)
+            store.put(keys[0], compressed, "text/html", content_encoding="gzip", metadata=meta)
             store.put(keys[1], _json(record), "application/json", metadata=meta)
             self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
-            self._insert_shingles(conn, article.id, article.language, day, story, sh)
+            self._insert_shingles(conn, article.id, article.language, day, story, sh, hashes)
             self._add_urls(conn, article.id, url_forms)
             return Committed(Outcome.STORED, article.id, story, (*keys, *merged))
 
     def _claim_content(self, conn: Connection, content_hash: str, article_id: str) -> str | None:
         """Insert the unique content row; return the owner id if it already existed."""
-        stmt = _insert_ignore(conn, contents, {"content_hash": content_hash, "article_id": article_id})
-        if conn.execute(stmt.returning(contents.c.article_id)).first() is not None:
+        stmt = _ignoring(conn.dialect.name, contents, "article_id")
+        if conn.execute(stmt, {"content_hash": content_hash, "article_id": article_id}).first() is not None:
             return None
         return conn.execute(sa.select(contents.c.article_id).where(contents.c.content_hash == content_hash)).scalar()
 
@@ -349,7 +355,7 @@ class Index:
         record["urls"] = sorted({*old.get("urls", []), *url_forms})
         record["first_fetched_at"] = old.get("first_fetched_at") or old.get("fetched_at")
         # the record stays filed under its first day, so its key never moves
-        store.put(old_raw_key, gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip",
+        store.put(old_raw_key, _gzip(raw), "text/html", content_encoding="gzip",
                   metadata=_meta(article))
         store.put(row.key, _json(record), "application/json", metadata=_meta(article))
         conn.execute(_insert_ignore(conn, contents, {"content_hash": article.content_hash, "article_id": row.id}))
@@ -357,8 +363,7 @@ class Index:
             content_hash=article.content_hash, version=v + 1, last_checked=now, checks=articles.c.checks + 1,
             title=article.title))
         sh = dedup.shingles(article.text, article.language)
-        conn.execute(shingles.delete().where(shingles.c.article_id == row.id))
-        conn.execute(bands.delete().where(bands.c.article_id == row.id))
+        self._delete_shingles(conn, row.id)
         self._insert_shingles(conn, row.id, article.language, row.day, row.story_id, sh)
         return Committed(Outcome.UPDATED, row.id, row.story_id, (kept_record, kept_raw, old_raw_key, row.key))
 
@@ -388,7 +393,7 @@ class Index:
         record["urls"] = sorted(url_forms)
         keys = (raw_key(article.site, day, article.id), article_key(article.site, day, article.id))
         meta = _meta(article)
-        store.put(keys[0], gzip.compress(raw, mtime=0), "text/html", content_encoding="gzip", metadata=meta)
+        store.put(keys[0], _gzip(raw), "text/html", content_encoding="gzip", metadata=meta)
         store.put(keys[1], _json(record), "application/json", metadata=meta)
         old_record = json.loads(store.get(old.key))
         previous = _article_from(old_record)
@@ -401,8 +406,7 @@ class Index:
         conn.execute(contents.update().where(contents.c.article_id == old.id).values(article_id=article.id))
         conn.execute(articles.update().where(articles.c.alias_of == old.id).values(alias_of=article.id))
         conn.execute(articles.update().where(articles.c.id == old.id).values(alias_of=article.id, key=old_alias_key))
-        for table in (shingles, bands):
-            conn.execute(table.delete().where(table.c.article_id == old.id))
+        self._delete_shingles(conn, old.id)
         self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
         self._insert_shingles(conn, article.id, article.language, day, story,
                               dedup.shingles(article.text, article.language))
@@ -412,7 +416,7 @@ class Index:
 
     def _insert(self, conn: Connection, article: Article, story: str, day: str, key: str, now: datetime,
                 alias_of: str | None, version: int, first_seen: datetime | None = None) -> None:
-        conn.execute(articles.insert().values(
+        conn.execute(articles.insert(), dict(
             id=article.id, site=article.site, canonical_url=article.canonical_url, day=day,
             published=_utc(article.published_dt), language=article.language, title=article.title[:2000],
             content_hash=article.content_hash, story_id=story, alias_of=alias_of, version=version, key=key,
@@ -420,34 +424,51 @@ class Index:
         ))
 
     def _insert_shingles(self, conn: Connection, article_id: str, language: str | None, day: str, story: str,
-                         sh: set[int]) -> None:
-        conn.execute(shingles.insert().values(article_id=article_id, language=language, day=day, story_id=story,
-                                              data=dedup.pack(sh)))
-        rows = [{"band": b, "hash": h, "day": day, "article_id": article_id}
-                for b, h in enumerate(dedup.band_hashes(dedup.signature(sh)))]
-        conn.execute(bands.insert(), rows)
+                         sh: set[int], hashes: list[int] | None = None) -> None:
+        conn.execute(shingles.insert(), dict(article_id=article_id, language=language, day=day, story_id=story,
+                                             data=dedup.pack(sh)))
+        if hashes is None:
+            hashes = dedup.band_hashes(dedup.signature(sh))
+        # the DB-API's executemany directly: SQLAlchemy's per-row parameter processing cost
+        # more than the 64 inserts themselves
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"INSERT INTO bands (band, hash, day, article_id) VALUES ({mark}, {mark}, {mark}, {mark})",
+                             [(b, h, day, article_id) for b, h in enumerate(hashes)])
+
+    def _delete_shingles(self, conn: Connection, article_id: str) -> None:
+        """Remove an article's shingles and band rows, the bands by primary key.
+
+        The band hashes are recomputed from the stored shingle set: band rows have no
+        index on article_id, and a scan of 64 rows per stored article would not scale.
+        """
+        data = conn.execute(sa.select(shingles.c.data).where(shingles.c.article_id == article_id)).scalar()
+        if data is None:
+            return
+        rows = [{"b": b, "h": h, "a": article_id}
+                for b, h in enumerate(dedup.band_hashes(dedup.signature(dedup.unpack(data))))]
+        conn.execute(bands.delete().where(bands.c.band == sa.bindparam("b"), bands.c.hash == sa.bindparam("h"),
+                                          bands.c.article_id == sa.bindparam("a")), rows)
+        conn.execute(shingles.delete().where(shingles.c.article_id == article_id))
 
     def _add_urls(self, conn: Connection, article_id: str, forms: set[str]) -> None:
-        for url in forms:
-            conn.execute(_insert_ignore(conn, urls, {"url_hash": url_hash(url), "article_id": article_id}))
+        conn.execute(_ignoring(conn.dialect.name, urls),
+                     [{"url_hash": url_hash(url), "article_id": article_id} for url in sorted(forms)])
 
     def _story_of(self, conn: Connection, article_id: str) -> str:
         return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
 
-    def _matching_stories(self, conn: Connection, sh: set[int], language: str | None, day: str) -> list[str]:
+    def _matching_stories(self, conn: Connection, sh: set[int], language: str | None, day: str,
+                          hashes: list[int] | None = None) -> list[str]:
         """Stories with a recent same-language article at least SAME_STORY_JACCARD alike, oldest first."""
         if not sh:
             return []
         d = datetime.fromisoformat(day)
         lo = (d - timedelta(days=dedup.MAX_DAYS_APART)).date().isoformat()
         hi = (d + timedelta(days=dedup.MAX_DAYS_APART)).date().isoformat()
-        hashes = dedup.band_hashes(dedup.signature(sh))
-        match = sa.or_(*[sa.and_(bands.c.band == b, bands.c.hash == h) for b, h in enumerate(hashes)])
-        shared = sa.func.count().label("shared")
-        candidates = conn.execute(
-            sa.select(bands.c.article_id, shared).where(match, bands.c.day >= lo, bands.c.day <= hi)
-            .group_by(bands.c.article_id).order_by(shared.desc(), bands.c.article_id).limit(50)
-        ).all()
+        if hashes is None:
+            hashes = dedup.band_hashes(dedup.signature(sh))
+        params: dict[str, Any] = {f"h{b}": h for b, h in enumerate(hashes)}
+        candidates = conn.execute(_candidates_query(), {**params, "lo": lo, "hi": hi}).all()
         if not candidates:
             return []
         rows = conn.execute(
@@ -573,11 +594,38 @@ def _alias_record(article: Article, owner: str, story: str, url_forms: set[str])
 
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> Any:
-    if conn.dialect.name == "postgresql":
+    return _ignoring(conn.dialect.name, table).values(**values)
+
+
+@lru_cache(maxsize=32)
+def _ignoring(dialect: str, table: sa.Table, returning: str | None = None) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for ``table``, built once; values come at execution."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(**values).on_conflict_do_nothing()
+    stmt = insert(table).on_conflict_do_nothing()
+    return stmt.returning(table.c[returning]) if returning else stmt
+
+
+@lru_cache(maxsize=1)
+def _candidates_query() -> sa.Select[Any]:
+    """Articles sharing LSH bands with a signature (``h0``…), within ``lo``..``hi`` days.
+
+    Built once: constructing 64 (band, hash) comparisons per article cost more than the
+    query itself.
+    """
+    match = sa.or_(*[sa.and_(bands.c.band == b, bands.c.hash == sa.bindparam(f"h{b}", type_=sa.BigInteger))
+                     for b in range(dedup.BANDS)])
+    shared = sa.func.count().label("shared")
+    return (sa.select(bands.c.article_id, shared)
+            .where(match, bands.c.day >= sa.bindparam("lo"), bands.c.day <= sa.bindparam("hi"))
+            .group_by(bands.c.article_id).order_by(shared.desc(), bands.c.article_id).limit(50))
+
+
+def _gzip(raw: bytes) -> bytes:
+    # level 6 (zlib's default): a third of level 9's time, a few percent larger
+    return gzip.compress(raw, compresslevel=6, mtime=0)
 
 
 def _json(record: dict[str, Any]) -> bytes:

@@ -10,14 +10,16 @@ renamed into place, so a killed run never leaves a half-written object.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+_SEQUENCE = itertools.count()
 _KEY_RE = re.compile(r"^[A-Za-z0-9=_.\-]+(/[A-Za-z0-9=_.\-]+)*$")
 
 
@@ -70,13 +72,15 @@ class LocalStore:
             metadata: dict[str, str] | None = None) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        # a name no other writer uses (process, thread, sequence): no retry loop as in mkstemp
+        tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_SEQUENCE)}{path.suffix}")
         try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     def get(self, key: str) -> bytes:
