@@ -96,14 +96,43 @@ def _parse(html: str) -> lxml.html.HtmlElement | None:
     return tree
 
 
-def _meta(tree: lxml.html.HtmlElement, *names: str) -> str | None:
-    for name in names:
-        for attr in ("property", "name", "itemprop", "http-equiv"):
-            values = tree.xpath(f'//meta[@{attr}="{name}"]/@content')
-            for value in values:
-                if value and value.strip():
-                    return value.strip()
-    return None
+_META_ATTRS = ("property", "name", "itemprop", "http-equiv")
+
+
+class _Head:
+    """What a page says about itself, read once: its meta tags and JSON-LD items.
+
+    Looking each meta name up with its own XPath cost dozens of tree walks per page.
+    """
+
+    def __init__(self, tree: lxml.html.HtmlElement) -> None:
+        self.meta: dict[str, dict[str, list[str]]] = {}
+        for el in tree.iter("meta"):
+            content = el.get("content")
+            if content is None:
+                continue
+            for attr in _META_ATTRS:
+                key = el.get(attr)
+                if key is not None:
+                    self.meta.setdefault(key, {}).setdefault(attr, []).append(content)
+        self.json_ld = _json_ld(tree)
+
+    def first(self, *names: str) -> str | None:
+        """The first non-empty content of a meta tag named so (by property, name, itemprop, http-equiv)."""
+        for name in names:
+            by_attr = self.meta.get(name)
+            if not by_attr:
+                continue
+            for attr in _META_ATTRS:
+                for value in by_attr.get(attr, ()):
+                    if value and value.strip():
+                        return value.strip()
+        return None
+
+
+def _meta(tree: lxml.html.HtmlElement | _Head, *names: str) -> str | None:
+    head = tree if isinstance(tree, _Head) else _Head(tree)
+    return head.first(*names)
 
 
 def _json_ld(tree: lxml.html.HtmlElement) -> list[dict]:
@@ -145,13 +174,14 @@ def parse_datetime(value: str | None, tz: ZoneInfo) -> tuple[datetime, bool] | N
     return dt, True
 
 
-def page_date(tree: lxml.html.HtmlElement, tz: ZoneInfo) -> tuple[datetime, bool] | None:
+def page_date(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = None) -> tuple[datetime, bool] | None:
     """The publication date a page declares about itself, most explicit first."""
+    head = head or _Head(tree)
     candidates: list[str | None] = [
-        _meta(tree, "article:published_time", "datePublished", "pubdate", "publishdate",
-              "date", "dc.date", "DC.date.issued", "og:published_time"),
+        head.first("article:published_time", "datePublished", "pubdate", "publishdate",
+                   "date", "dc.date", "DC.date.issued", "og:published_time"),
     ]
-    for item in _json_ld(tree):
+    for item in head.json_ld:
         if isinstance(item.get("datePublished"), str):
             candidates.append(item["datePublished"])
     candidates += tree.xpath("(//article//time[@datetime] | //time[@itemprop='datePublished'])/@datetime")[:1]
@@ -186,8 +216,8 @@ def detect_language(text: str) -> str | None:
     return "en"
 
 
-def _declared_language(tree: lxml.html.HtmlElement) -> str | None:
-    lang = (tree.get("lang") or tree.get("xml:lang") or _meta(tree, "og:locale", "content-language")
+def _declared_language(tree: lxml.html.HtmlElement, head: _Head | None = None) -> str | None:
+    lang = (tree.get("lang") or tree.get("xml:lang") or (head or _Head(tree)).first("og:locale", "content-language")
             or "")
     lang = lang.strip().replace("_", "-").split("-")[0].lower()
     return lang if re.fullmatch(r"[a-z]{2,3}", lang) else None
@@ -208,23 +238,24 @@ def _heading_links(tree: lxml.html.HtmlElement, url: str) -> set[str]:
     return links
 
 
-def classify(tree: lxml.html.HtmlElement, url: str, status: int) -> Rejection | None:
+def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | None = None) -> Rejection | None:
     """Reject pages that are not articles; None means 'looks like an article'."""
     title = (tree.findtext(".//title") or "").strip()
     if status >= 400:
         return Rejection(url, RejectReason.ERROR_PAGE, f"HTTP {status}")
     body = tree.find(".//body")
-    if body is None or not " ".join(body.itertext()).strip():
+    visible = " ".join(body.itertext()) if body is not None else ""
+    if body is None or not visible.strip():
         return Rejection(url, RejectReason.NO_CONTENT, "no body text")
-    og_type = (_meta(tree, "og:type") or "").lower()
+    head = head or _Head(tree)
+    og_type = (head.first("og:type") or "").lower()
     is_article_type = og_type == "article" or any(
-        str(i.get("@type", "")).endswith("Article") for i in _json_ld(tree)
+        str(i.get("@type", "")).endswith("Article") for i in head.json_ld
     )
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    visible = " ".join(body.itertext())
     if _SEARCH_PATH.search(parts.path) or {"q", "s", "query", "search"} & set(query) or (
-        _SEARCH_TEXT.search(visible[:3000]) and not is_article_type
+        not is_article_type and _SEARCH_TEXT.search(visible[:3000])
     ):
         return Rejection(url, RejectReason.SEARCH, "search results page")
     teasers = _heading_links(tree, url)
@@ -235,9 +266,9 @@ def classify(tree: lxml.html.HtmlElement, url: str, status: int) -> Rejection | 
         return Rejection(url, RejectReason.LISTING, f"{len(teasers)} teaser links")
     if is_article_type and len(articles) >= 4 and len(teasers) >= 4:
         return Rejection(url, RejectReason.LISTING, f"{len(articles)} article blocks")
-    if _ERROR_TITLE.search(title) and len(visible) < 2000:
+    if len(visible) < 2000 and _ERROR_TITLE.search(title):
         return Rejection(url, RejectReason.ERROR_PAGE, f"error title {title[:60]!r}")
-    if _CONSENT.search(visible[:5000]) and len(visible) < 1500:
+    if len(visible) < 1500 and _CONSENT.search(visible[:5000]):
         return Rejection(url, RejectReason.CONSENT_WALL, "consent or JavaScript wall")
     return None
 
@@ -250,11 +281,12 @@ def _clean_text(text: str, title: str) -> str:
     return "\n".join(lines)
 
 
-def _authors(tree: lxml.html.HtmlElement, fallback: str | None) -> list[str]:
+def _author_names(meta_values: list[str], json_ld: list[dict], fallback: str | None) -> list[str]:
+    """Authors from the page's meta tags, then its JSON-LD, else trafilatura's guess."""
     names: list[str] = []
-    for value in tree.xpath('//meta[@name="author" or @property="article:author"]/@content'):
+    for value in meta_values:
         names.extend(p.strip() for p in re.split(r"[;,]| and ", value) if p.strip())
-    for item in _json_ld(tree):
+    for item in json_ld:
         author = item.get("author")
         for a in author if isinstance(author, list) else [author]:
             if isinstance(a, dict) and a.get("name"):
@@ -270,10 +302,8 @@ def _authors(tree: lxml.html.HtmlElement, fallback: str | None) -> list[str]:
     return list(seen)
 
 
-def _tags(tree: lxml.html.HtmlElement, doc: dict) -> list[str]:
-    tags: list[str] = []
-    tags += tree.xpath('//meta[@property="article:tag"]/@content')
-    keywords = _meta(tree, "keywords", "news_keywords")
+def _tag_list(meta_tags: list[str], keywords: str | None, doc: dict) -> list[str]:
+    tags: list[str] = list(meta_tags)
     if keywords:
         tags += keywords.split(",")
     tags += list(doc.get("categories") or []) + list(doc.get("tags") or [])
@@ -285,17 +315,79 @@ def _tags(tree: lxml.html.HtmlElement, doc: dict) -> list[str]:
     return list(out)
 
 
-def _prune(tree: lxml.html.HtmlElement, site: Site) -> lxml.html.HtmlElement:
-    """A copy of the tree without furniture, narrowed to the site's body selector if any."""
-    tree = lxml.html.fromstring(lxml.html.tostring(tree))
-    # <header> inside <article> holds the headline and date: keep it; drop page headers.
-    for sel in [*DEFAULT_DROP, *site.extraction.drop]:
-        for el in tree.xpath(_translate(sel)):
-            if el.tag == "header" and el.xpath("ancestor::article"):
+_TAG_STEP = re.compile(r"^descendant-or-self::([\w-]+)$")
+_EQUALS_STEP = re.compile(r"^descendant-or-self::\*\[@([\w-]+) = '([^'\\]*)'\]$")
+_CONTAINS_STEP = re.compile(r"^descendant-or-self::\*\[@([\w-]+) and contains\(@\1, '([^'\\]*)'\)\]$")
+
+
+class _Furniture:
+    """Finds the elements that furniture selectors match, in one pass over the tree.
+
+    Selectors of one element (``aside``, ``[role=banner]``, ``[class*=share]``: nearly
+    all of them) are tested in Python against sets and one regex per attribute; libxml2
+    evaluating three dozen XPath predicates per element cost more than trafilatura's own
+    pruning. Any other selector (``body > header``) is evaluated as XPath.
+    """
+
+    def __init__(self, selectors: tuple[str, ...]) -> None:
+        self.tags: set[str] = set()
+        self.equals: dict[str, set[str]] = {}
+        contains: dict[str, list[str]] = {}
+        paths = []
+        for selector in selectors:
+            xpath = _translate(selector)
+            if m := _TAG_STEP.match(xpath):
+                self.tags.add(m.group(1))
+            elif m := _EQUALS_STEP.match(xpath):
+                self.equals.setdefault(m.group(1), set()).add(m.group(2))
+            elif m := _CONTAINS_STEP.match(xpath):
+                contains.setdefault(m.group(1), []).append(m.group(2))
+            else:
+                paths.append(xpath)
+        self.contains = {attr: re.compile("|".join(map(re.escape, parts))) for attr, parts in contains.items()}
+        self.xpath = etree.XPath(" | ".join(paths)) if paths else None
+
+    def __call__(self, tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+        found = []
+        tags, equals, contains = self.tags, self.equals, self.contains.items()
+        for el in tree.iter():
+            tag = el.tag
+            if not isinstance(tag, str):  # comments, processing instructions
                 continue
-            parent = el.getparent()
-            if parent is not None and el.tag not in ("html", "body"):
-                parent.remove(el)
+            if tag in tags:
+                found.append(el)
+                continue
+            attrib = el.attrib
+            if not attrib:
+                continue
+            if any(attrib.get(attr) in values for attr, values in equals.items()) or any(
+                    (value := attrib.get(attr)) is not None and pattern.search(value) for attr, pattern in contains):
+                found.append(el)
+        if self.xpath is not None:
+            found += self.xpath(tree)
+        return found
+
+
+@lru_cache(maxsize=64)
+def _furniture(selectors: tuple[str, ...]) -> _Furniture:
+    return _Furniture(selectors)
+
+
+def _prune(tree: lxml.html.HtmlElement, site: Site) -> lxml.html.HtmlElement:
+    """Remove furniture from the tree (in place), narrowed to the site's body selector if any.
+
+    Everything read from the page as a whole (dates, metadata, canonical URL) is read
+    before this runs.
+    """
+    # <header> inside <article> holds the headline and date: keep it; drop page headers.
+    # Matches come in document order; removing an ancestor first detaches its matching
+    # descendants, whose removal from the detached subtree then changes nothing.
+    for el in _furniture((*DEFAULT_DROP, *site.extraction.drop))(tree):
+        if el.tag == "header" and el.xpath("ancestor::article"):
+            continue
+        parent = el.getparent()
+        if parent is not None and el.tag not in ("html", "body"):
+            parent.remove(el)
     if site.extraction.body:
         nodes = tree.xpath(_translate(site.extraction.body))
         if nodes:
@@ -332,15 +424,22 @@ def extract_page(
     tree = _parse(html)
     if tree is None:
         return Rejection(url, RejectReason.NO_CONTENT, "unparseable HTML")
-    rejection = classify(tree, url, status)
+    head = _Head(tree)
+    rejection = classify(tree, url, status, head)
     if rejection:
         return rejection
     tz = site.tz
-    declared_canon = tree.xpath('//link[@rel="canonical"]/@href')[:1] + [_meta(tree, "og:url")]
+    declared_canon = tree.xpath('//link[@rel="canonical"]/@href')[:1] + [head.first("og:url")]
     canon = canonical_url(url, declared_canon, site.allowed_domains)
-    pruned = _prune(tree, site)
+    # what the whole page declares, read before pruning removes parts of it
+    own_title = head.first("og:title") or (tree.xpath("string(//h1)") or "").strip()
+    html_title = (tree.findtext(".//title") or "").strip()
+    own_date = page_date(tree, tz, head)
+    declared_language = _declared_language(tree, head)
+    authors_meta = tree.xpath('//meta[@name="author" or @property="article:author"]/@content')
+    tags_meta = tree.xpath('//meta[@property="article:tag"]/@content')
     doc = trafilatura.bare_extraction(
-        pruned,
+        _prune(tree, site),
         url=canon,
         with_metadata=True,
         include_comments=False,
@@ -349,12 +448,7 @@ def extract_page(
         deduplicate=False,
     )
     data = doc.as_dict() if doc is not None else {}
-    title = (
-        _meta(tree, "og:title")
-        or (tree.xpath("string(//h1)") or "").strip()
-        or data.get("title")
-        or (tree.findtext(".//title") or "").strip()
-    )
+    title = own_title or data.get("title") or html_title
     title = re.sub(r"\s+", " ", title).strip()[:1000]
     text = _clean_text(data.get("text") or "", title)
     paragraphs = [ln for ln in text.splitlines() if len(ln) > 40]
@@ -363,7 +457,7 @@ def extract_page(
 
     published: str | None = None
     date_source = "none"
-    own = page_date(tree, tz)
+    own = own_date
     if own:
         published, date_source = own[0].isoformat(), "page"
     elif data.get("date"):
@@ -373,7 +467,7 @@ def extract_page(
     if published is None and listed is not None and listed.published is not None:
         published, date_source = listed.published.isoformat(), listed.source_kind
 
-    language = _declared_language(tree) or detect_language(text)
+    language = declared_language or detect_language(text)
     fetched = fetched_at or datetime.now(UTC)
     return Article(
         id=article_id(canon),
@@ -385,10 +479,10 @@ def extract_page(
         published=published,
         date_source=date_source,
         language=language,
-        authors=_authors(tree, data.get("author")),
-        description=_meta(tree, "description", "og:description") or data.get("description"),
-        tags=_tags(tree, data),
-        sitename=_meta(tree, "og:site_name") or data.get("sitename") or site.name,
+        authors=_author_names(authors_meta, head.json_ld, data.get("author")),
+        description=head.first("description", "og:description") or data.get("description"),
+        tags=_tag_list(tags_meta, head.first("keywords", "news_keywords"), data),
+        sitename=head.first("og:site_name") or data.get("sitename") or site.name,
         fetched_at=fetched.isoformat(),
         http_status=status,
         content_hash=content_hash(text),
@@ -397,13 +491,16 @@ def extract_page(
     )
 
 
+_CONTROL_BYTES = bytes([*range(9), *range(14, 32)])
+
+
 def _looks_binary(data: bytes) -> bool:
     head = data[:4096]
     if not head:
         return False
     if b"\x00" in head:
         return True
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    control = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return control > len(head) * 0.05
 
 

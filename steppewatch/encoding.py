@@ -21,7 +21,11 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _LEGACY = ("cp1251", "koi8-r", "cp1252", "iso-8859-5")
-_FREQUENT = set("оеаинтсрвлкмдпу")
+_FREQUENT = "оеаинтсрвлкмдпу"
+_NON_LETTERS = re.compile(r"[\W\d_]+")
+_NON_CYRILLIC = re.compile(r"[^\u0400-\u04ff]+")
+_ASCII = re.compile(r"[\x00-\x7f]+")
+_JUNK = re.compile(r"[\u2500-\u259f\ufffd]")
 
 
 def _normal(name: str | None) -> str | None:
@@ -42,16 +46,18 @@ def _cyrillic_score(text: str) -> float:
     real prose is mostly lowercase (koi8-r read as cp1251 flips case). Box-drawing
     characters and replacement marks count against a candidate.
     """
-    letters = [c for c in text if c.isalpha()]
+    # counted with regexes and str methods: this runs for every legacy-encoded page
+    letters = _NON_LETTERS.sub("", text)
     if not letters:
         return 0.0
-    lower = sum(1 for c in letters if c.islower()) / len(letters)
-    cyr = [c for c in letters if "\u0400" <= c <= "\u04ff"]
+    lower = sum(map(str.islower, letters)) / len(letters)
+    cyr = _NON_CYRILLIC.sub("", letters)
     if len(cyr) > len(letters) / 2:
-        common = sum(1 for c in cyr if c.lower() in _FREQUENT) / len(cyr)
+        folded = cyr.lower()
+        common = sum(folded.count(c) for c in _FREQUENT) / len(cyr)
     else:  # Latin text is mostly plain ASCII letters; Cyrillic read as cp1252 is not
-        common = sum(1 for c in letters if c.isascii()) / len(letters)
-    junk = sum(1 for c in text if "\u2500" <= c <= "\u259f" or c == "\ufffd")
+        common = (len(letters) - len(_ASCII.sub("", letters))) / len(letters)
+    junk = len(_JUNK.findall(text))
     return common + 0.3 * lower - 5 * junk / max(len(text), 1)
 
 
