@@ -10,12 +10,14 @@ included, through one HTTP proxy (the replay server in tests and the demo).
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.http import Request, Response
+from scrapy.logformatter import LogFormatter
 from scrapy.utils.response import response_status_message
 
 
@@ -107,3 +109,15 @@ class FixedProxyMiddleware:
     def process_request(self, request: Request) -> None:
         if self.proxy and "proxy" not in request.meta:
             request.meta["proxy"] = self.proxy
+
+
+class QuietDropLogFormatter(LogFormatter):
+    """Log dropped items by their reason alone, at INFO.
+
+    Dropping is routine here (listing pages, out-of-window articles, duplicates) and is
+    counted in the stats; Scrapy's default logs each at WARNING with the whole item,
+    which for a fetched page is its entire HTML.
+    """
+
+    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any) -> dict[str, Any]:
+        return {"level": logging.INFO, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}

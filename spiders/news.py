@@ -11,6 +11,7 @@ counted goes to Scrapy stats under ``sw/``; per-source results under
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,22 @@ def failure_kind(failure: Failure) -> str:
     }.get(name, name.lower())
 
 
+def parse_shard(value: str) -> tuple[int, int]:
+    """``NEWS_SHARD`` "k/n": this process fetches the articles whose URL hashes to k of n."""
+    try:
+        k, n = (int(x) for x in str(value).split("/"))
+    except ValueError:
+        raise ValueError(f"NEWS_SHARD must be k/n, got {value!r}") from None
+    if not 0 <= k < n:
+        raise ValueError(f"NEWS_SHARD {value!r}: k must be in [0, n)")
+    return k, n
+
+
+def shard_of(url: str, shards: int) -> int:
+    """A stable shard for an article URL, the same in every process and run."""
+    return int.from_bytes(hashlib.blake2b(url.encode("utf-8"), digest_size=8).digest(), "little") % shards
+
+
 class NewsSpider(scrapy.Spider):
     name = "news"
 
@@ -76,6 +93,7 @@ class NewsSpider(scrapy.Spider):
         max_child_sitemaps: int = 50,
         index: Index | None = None,
         reprocess: bool = False,
+        shard: tuple[int, int] = (0, 1),
         **kwargs: Any,
     ) -> None:
         super().__init__(name=f"news_{site.id}", **kwargs)
@@ -89,6 +107,7 @@ class NewsSpider(scrapy.Spider):
         self.allowed_domains = list(site.allowed_domains)
         self.index = index
         self.reprocess = reprocess
+        self.shard = shard
         self._queued: set[str] = set()
 
     @classmethod
@@ -97,6 +116,7 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("date_slack", timedelta(seconds=settings.getint("NEWS_DATE_SLACK", 3600)))
         kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS", 50))
         kwargs.setdefault("reprocess", settings.getbool("NEWS_REPROCESS", False))
+        kwargs.setdefault("shard", parse_shard(settings.get("NEWS_SHARD") or "0/1"))
         if settings.getbool("DEDUP_ENABLED", True):
             kwargs.setdefault("index", shared_index(crawler))
         return super().from_crawler(crawler, *args, **kwargs)
@@ -171,6 +191,8 @@ class NewsSpider(scrapy.Spider):
             if url in self._queued:
                 continue
             self._queued.add(url)
+            if self.shard[1] > 1 and shard_of(url, self.shard[1]) != self.shard[0]:
+                continue  # another crawl process of this run fetches it
             if self.index is not None and not self.index.should_fetch(url, reprocess=self.reprocess):
                 self.inc("skipped/already_stored")
                 continue

@@ -109,7 +109,12 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     overrides = _parse_set(args.set or [])
     if args.reprocess:
         overrides["NEWS_REPROCESS"] = True
-    summary = run_crawl(sites, since, until, config, overrides)
+    if args.processes > 1:
+        from steppewatch.crawl import run_crawl_parallel
+
+        summary = run_crawl_parallel(sites, since, until, config, overrides, args.processes)
+    else:
+        summary = run_crawl(sites, since, until, config, overrides, run_id=args.run_id)
     print_summary(summary, as_json=args.json)
     return 1 if len(summary["totals"]["sites_all_sources_failed"]) == len(sites) else 0
 
@@ -355,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="store path (default $STEPPEWATCH_STORE or ./data/store)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Scrapy setting")
     p.add_argument("--reprocess", action="store_true", help="fetch articles again even if already stored")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="crawl in N processes (articles sharded by URL) to use N cores; one run, one manifest")
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # set by --processes for its shard processes
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_crawl)
 

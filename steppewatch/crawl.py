@@ -8,6 +8,9 @@ crawler's stats (``sw/`` keys written by the spider and pipelines).
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -38,6 +41,9 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "DOWNLOAD_DELAY": 0.5,
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
+        # Scrapy starts this many asyncio worker tasks for every response's output; the
+        # pipelines are synchronous, so 100 (the default) only cost ~100 tasks per page
+        "CONCURRENT_ITEMS": 4,
         "DOWNLOAD_TIMEOUT": 30,
         "DOWNLOAD_MAXSIZE": 10 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 2 * 1024 * 1024,
@@ -50,6 +56,7 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "INFO",
+        "LOG_FORMATTER": "spiders.middlewares.QuietDropLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middlewares.BackoffRetryMiddleware": 550,
@@ -66,6 +73,9 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "FIXEDPROXY_URL": config.proxy,
         "NEWS_DATE_SLACK": 3600,
         "NEWS_MAX_CHILD_SITEMAPS": 50,
+        "NEWS_DISK_QUEUES": True,
+        "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
+        "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
     }
     settings.update(config.scrapy)
     settings.update(overrides or {})
@@ -78,6 +88,7 @@ def run_crawl(
     until: datetime,
     config: Config,
     overrides: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Crawl the sites over [since, until) in this process; return the run summary."""
     from scrapy.crawler import CrawlerProcess
@@ -85,16 +96,27 @@ def run_crawl(
     from spiders.news import NewsSpider
 
     started = datetime.now(UTC)
-    process = CrawlerProcess(scrapy_settings(config, overrides))
+    settings = scrapy_settings(config, overrides)
+    process = CrawlerProcess(settings)
     crawlers = []
-    for site in sites:
-        crawler = process.create_crawler(NewsSpider)
-        crawlers.append((site, crawler))
-        process.crawl(crawler, site=site, since=since, until=until)
-    process.start()
+    # A backfill discovers tens of thousands of articles at once (sitemaps list them all):
+    # queue their requests on disk (Scrapy's JOBDIR queues), one directory per crawler,
+    # so memory stays flat however long the window.
+    queues = tempfile.mkdtemp(prefix="steppewatch-queues-") if settings.get("NEWS_DISK_QUEUES") else None
+    try:
+        for site in sites:
+            crawler = process.create_crawler(NewsSpider)
+            if queues:
+                crawler.settings.set("JOBDIR", os.path.join(queues, site.id))
+            crawlers.append((site, crawler))
+            process.crawl(crawler, site=site, since=since, until=until)
+        process.start()
+    finally:
+        if queues:
+            shutil.rmtree(queues, ignore_errors=True)
     per_site = {site.id: summarize_stats(crawler.stats.get_stats()) for site, crawler in crawlers}
     summary = {
-        "run_id": f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+        "run_id": run_id or new_run_id(started),
         "since": since.isoformat(),
         "until": until.isoformat(),
         "started": started.isoformat(),
@@ -106,6 +128,92 @@ def run_crawl(
     }
     write_manifest(open_store(config.store), summary)
     return summary
+
+
+def new_run_id(started: datetime | None = None) -> str:
+    return f"{(started or datetime.now(UTC)).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+def run_crawl_parallel(
+    sites: list[Site],
+    since: datetime,
+    until: datetime,
+    config: Config,
+    overrides: dict[str, Any] | None = None,
+    processes: int = 2,
+) -> dict[str, Any]:
+    """One run in ``processes`` crawl processes, to use every core on a large backfill.
+
+    A Scrapy process is single-threaded and extraction and dedup are CPU-bound, so each
+    process fetches the articles whose URL hashes to its shard (``NEWS_SHARD``); every
+    process reads the same feeds and sitemaps. They share the store and the index (whose
+    unique rows arbitrate any race), and their summaries merge into one run with one
+    manifest, as if one process had crawled.
+    """
+    import os
+    import subprocess
+    import sys
+
+    started = datetime.now(UTC)
+    run_id = new_run_id(started)
+    settings = {**config.scrapy, **(overrides or {})}
+    env = dict(os.environ, STEPPEWATCH_STORE=config.store, STEPPEWATCH_INDEX_URL=config.index,
+               STEPPEWATCH_SITES=config.sites, STEPPEWATCH_USER_AGENT=config.user_agent,
+               STEPPEWATCH_SCRAPY_SETTINGS=json.dumps(settings, default=str))
+    if config.proxy:
+        env["STEPPEWATCH_PROXY"] = config.proxy
+    children = []
+    for k in range(processes):
+        args = [sys.executable, "-m", "steppewatch.cli", "crawl", *(s.id for s in sites),
+                "--since", since.isoformat(), "--until", until.isoformat(), "--json",
+                "--set", f"NEWS_SHARD={k}/{processes}", "--run-id", f"{run_id}.{k}"]
+        children.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True))
+    parts = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode not in (0, 1):
+            raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
+        parts.append(json.loads(out))
+    per_site = {site.id: merge_site_summaries([p["sites"][site.id] for p in parts]) for site in sites}
+    summary = {
+        "run_id": run_id, "since": since.isoformat(), "until": until.isoformat(),
+        "started": started.isoformat(), "finished": datetime.now(UTC).isoformat(),
+        "store": redact(config.store), "index": redact(config.index), "processes": processes,
+        "shard_runs": [p["run_id"] for p in parts], "sites": per_site, "totals": _totals(per_site),
+    }
+    write_manifest(open_store(config.store), summary)
+    return summary
+
+
+def merge_site_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One site's summary from its shards: counts add up, sources are read by every shard."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in ("keys", "deleted"):
+                out[key] = sorted(set(out.get(key, [])) | set(value))
+            elif key == "sources":
+                continue
+            elif isinstance(value, bool):
+                out[key] = out.get(key, True) and value
+            elif isinstance(value, (int, float)):
+                out[key] = out.get(key, 0) + value
+            elif isinstance(value, dict):
+                merged = out.setdefault(key, {})
+                for sub, n in value.items():
+                    merged[sub] = merged.get(sub, 0) + n if isinstance(n, (int, float)) else n
+    sources: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for src in part.get("sources", []):
+            seen = sources.get(src["url"])
+            if seen is None:
+                sources[src["url"]] = dict(src)
+                continue
+            for field in ("discovered", "fetched", "stored", "rejected"):  # split between shards
+                seen[field] = (seen.get(field) or 0) + (src.get(field) or 0)
+            seen["error"] = seen.get("error") or src.get("error")
+    out["sources"] = list(sources.values())
+    return out
 
 
 def write_manifest(store: Store, summary: dict[str, Any]) -> str:
