@@ -15,12 +15,17 @@ Aliases (``steppewatch/alerts/aliases.py``) expand a word or phrase into every n
 the same place or process: with them, "Astana talks" also finds "Nur-Sultan talks".
 Phrases are matched by simulating all alternatives at once (a set of positions per
 step), so aliases of several words cost no backtracking either.
+
+A text is analysed once (``Doc``: tokens, stems, where each stem occurs) and every query
+is evaluated on that: a phrase is tried only where its first word occurs, and a rule set
+skips the rules none of whose ``anchors`` (terms a match cannot do without) occur.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,6 +34,7 @@ _APOSTROPHES = "'ʻʼ‘’`´ʹ′＇"
 _APOS_RE = re.compile(f"[{re.escape(_APOSTROPHES)}]")
 _TOKEN = re.compile(r"\w+(?:'\w+)*", re.UNICODE)
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 MIN_WILDCARD_PREFIX = 3
 MAX_QUERY_LENGTH = 2000
 MAX_NEAR = 50
@@ -46,15 +52,38 @@ def normalise(text: str) -> str:
     text = _APOS_RE.sub("'", text)
     decomposed = unicodedata.normalize("NFD", text)
     # drop accents, but keep the letters that are letters of their own (й, ё→е handled below)
-    kept = []
+    if "\u0306" in decomposed:  # й and Uzbek ў are letters, not accented
+        decomposed = decomposed.replace("и\u0306", "й").replace("у\u0306", "ў")
+    if "\u0306" in decomposed or _ASTRAL.search(decomposed):  # rare: a breve elsewhere, marks beyond the BMP
+        stripped = _strip_marks_slowly(decomposed)
+    else:
+        stripped = _marks().sub("", decomposed)  # one pass in C, not a Python step per character
+    return unicodedata.normalize("NFC", stripped).replace("ё", "е")
+
+
+def _strip_marks_slowly(decomposed: str) -> str:
+    kept: list[str] = []
     for ch in decomposed:
         if unicodedata.combining(ch):
             base = kept[-1] if kept else ""
-            if ch == "\u0306" and base in ("и", "у"):  # й and Uzbek ў are letters, not accented
+            if ch == "\u0306" and base in ("и", "у"):
                 kept[-1] = {"и": "й", "у": "ў"}[base]
             continue
         kept.append(ch)
-    return unicodedata.normalize("NFC", "".join(kept)).replace("ё", "е")
+    return "".join(kept)
+
+
+@lru_cache(maxsize=1)
+def _marks() -> re.Pattern[str]:
+    """Runs of combining marks (``unicodedata.combining`` > 0) of the Basic Multilingual Plane."""
+    ranges: list[list[int]] = []
+    for code in range(0x10000):
+        if unicodedata.combining(chr(code)):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return re.compile("[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]+")
 
 
 def tokenize(text: str) -> list[str]:
@@ -82,11 +111,22 @@ class Term:
 
     text: str
     wildcard: bool = False
+    key: str = field(default="", init=False, repr=False, compare=False)  # the stem, computed once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.text if self.wildcard else stem(self.text))
 
     def matches(self, token: str, token_stem: str) -> bool:
         if self.wildcard:
             return token.startswith(self.text)
-        return token_stem == stem(self.text) or token == self.text
+        return token_stem == self.key or token == self.text
+
+    def positions(self, doc: Doc) -> list[int]:
+        """Sorted positions of the tokens this term matches (a token equal to the term has its stem)."""
+        return doc.prefixed(self.text) if self.wildcard else doc.by_stem.get(self.key, _NOWHERE)
+
+
+_NOWHERE: list[int] = []
 
 
 @dataclass(frozen=True)
@@ -95,12 +135,32 @@ class Phrase:
 
     slots: tuple[tuple[tuple[Term, ...], ...], ...]
     source: str = ""
+    # the first word of each alternative of the first slot; whether every alternative is one word
+    first: tuple[Term, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    one_word: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.slots and all(self.slots[0]):
+            object.__setattr__(self, "first", tuple(alt[0] for alt in self.slots[0]))
+            object.__setattr__(self, "one_word", len(self.slots) == 1 and all(len(a) == 1 for a in self.slots[0]))
 
     def spans(self, doc: Doc) -> list[tuple[int, int]]:
-        """(start, end) token spans where the phrase occurs."""
+        """(start, end) token spans where the phrase occurs.
+
+        Only the positions where a first word occurs are tried, from the document's index.
+        """
+        if self.first is None:  # no slots, or an empty alternative: it matches at every token
+            starts: Iterable[int] = range(len(doc.tokens))
+        else:
+            found_first = [where for where in (term.positions(doc) for term in self.first) if where]
+            if not found_first:
+                return []
+            starts = found_first[0] if len(found_first) == 1 else sorted({p for w in found_first for p in w})
+        if self.one_word:
+            return [(start, start + 1) for start in starts]
         found = []
         n = len(doc.tokens)
-        for start in range(n):
+        for start in starts:
             positions = {start}
             for slot in self.slots:
                 nxt = set()
@@ -145,13 +205,57 @@ Node = Phrase | And | Or | Not | Near
 
 @dataclass
 class Doc:
+    """A text analysed once, for every query: its tokens, their stems and where each stem occurs.
+
+    ``stems[i]`` is ``stem(tokens[i])`` (computed when not given). Prefixes (``word*``) are
+    looked up in the sorted distinct tokens, sorted on the first wildcard.
+    """
+
     tokens: list[str]
     stems: list[str] = field(default_factory=list)
+    by_stem: dict[str, list[int]] = field(init=False, repr=False, compare=False)
+    _by_token: dict[str, list[int]] | None = field(default=None, init=False, repr=False, compare=False)
+    _vocabulary: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.stems) != len(self.tokens):
+            self.stems = [stem(t) for t in self.tokens]
+        by_stem: dict[str, list[int]] = {}
+        for i, token_stem in enumerate(self.stems):
+            where = by_stem.get(token_stem)
+            if where is None:
+                by_stem[token_stem] = [i]
+            else:
+                where.append(i)
+        self.by_stem = by_stem
 
     @classmethod
     def of(cls, text: str) -> Doc:
-        tokens = tokenize(text)
-        return cls(tokens, [stem(t) for t in tokens])
+        return cls(tokenize(text))
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether a token starts with ``prefix``."""
+        if self._vocabulary is None:
+            self._vocabulary = sorted(set(self.tokens))
+        i = bisect_left(self._vocabulary, prefix)
+        return i < len(self._vocabulary) and self._vocabulary[i].startswith(prefix)
+
+    def prefixed(self, prefix: str) -> list[int]:
+        """Sorted positions of the tokens that start with ``prefix``."""
+        if not self.has_prefix(prefix):
+            return _NOWHERE
+        if self._by_token is None:
+            self._by_token = {}
+            for i, token in enumerate(self.tokens):
+                self._by_token.setdefault(token, []).append(i)
+        assert self._vocabulary is not None
+        vocabulary = self._vocabulary
+        i = bisect_left(vocabulary, prefix)
+        hits = []
+        while i < len(vocabulary) and vocabulary[i].startswith(prefix):
+            hits.append(self._by_token[vocabulary[i]])
+            i += 1
+        return hits[0] if len(hits) == 1 else sorted(p for where in hits for p in where)
 
 
 # -- parser -----------------------------------------------------------------------------
@@ -368,14 +472,51 @@ def spans(node: Node, doc: Doc) -> list[tuple[int, int]]:
     return _near(spans(node.left, doc), spans(node.right, doc), node.distance)
 
 
+def anchors(node: Node) -> frozenset[Term] | None:
+    """Terms one of which a text must contain for ``node`` to have a positive span (start >= 0).
+
+    A text with none of them can skip the query: its spans would be empty or (-1, -1) only.
+    None when no such set exists, e.g. ``(a OR NOT b) NEAR/3 (c OR NOT d)``. For an AND
+    (and NEAR) it is the smallest set that one positive part needs to have any span.
+    """
+    return _anchors(node)[1]
+
+
+def _anchors(node: Node) -> tuple[frozenset[Term] | None, frozenset[Term] | None]:
+    """(terms without which ``node`` has no span at all, terms without which it has no positive span)."""
+    if isinstance(node, Phrase):
+        terms = None if node.first is None else frozenset(node.first)
+        return terms, terms
+    if isinstance(node, Not):
+        return None, frozenset()
+    if isinstance(node, Or):
+        found = [_anchors(p) for p in node.parts]
+        return _union(e for e, _ in found), _union(r for _, r in found)
+    if isinstance(node, And):
+        found = [_anchors(p) for p in node.parts if not isinstance(p, Not)]
+    else:
+        found = [_anchors(node.left), _anchors(node.right)]
+    needed = min((e for e, _ in found if e is not None), key=len, default=None)
+    if needed is not None:  # that part (side) has no span: neither has the AND (NEAR)
+        return needed, needed
+    return None, _union(r for _, r in found)  # positive spans come from the parts (sides)
+
+
+def _union(sets: Iterable[frozenset[Term] | None]) -> frozenset[Term] | None:
+    out: frozenset[Term] = frozenset()
+    for terms in sets:
+        if terms is None:
+            return None
+        out |= terms
+    return out
+
+
 def _near(left: list[tuple[int, int]], right: list[tuple[int, int]], distance: int) -> list[tuple[int, int]]:
     """Left spans with a right span at most ``distance`` tokens away, and that right span.
 
     Sorted right spans and binary search keep this O(n log n): a text of 20,000
     alternating words costs no more than one pass.
     """
-    from bisect import bisect_left, bisect_right
-
     by_start = sorted(right)
     starts = [s for s, _ in by_start]
     by_end = sorted(right, key=lambda sp: sp[1])

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from steppewatch.alerts.aliases import DEFAULT_ALIASES
-from steppewatch.alerts.query import AliasTable, Doc, Query, QuerySyntaxError, compile_query
+from steppewatch.alerts.query import AliasTable, Doc, Query, QuerySyntaxError, anchors, compile_query, spans
 
 DEFAULT_ALERTS_PATH = Path("config/alerts.yaml")
 _EMAIL = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
@@ -98,9 +98,28 @@ class Match:
 
 
 class RuleSet:
+    """Compiled rules. A record's fields are analysed once; a rule is evaluated on a field only
+    when the field contains one of the rule's anchor terms (``query.anchors``), found for all
+    the rules at once through an index of those terms, so the cost follows the rules that
+    can match rather than the number of rules."""
+
     def __init__(self, rules: list[Compiled], path: str = "<memory>") -> None:
         self.rules = rules
         self.path = path
+        self._by_key: dict[str, list[int]] = {}  # an anchor's stem -> the rules it anchors
+        self._by_prefix: list[tuple[str, int]] = []  # anchors ending in *
+        self._always: list[int] = []  # rules without anchors
+        for i, compiled in enumerate(rules):
+            terms = anchors(compiled.query.root)
+            if terms is None:
+                self._always.append(i)
+                continue
+            for term in terms:
+                if term.wildcard:
+                    self._by_prefix.append((term.text, i))
+                else:
+                    self._by_key.setdefault(term.key, []).append(i)
+        self._keys = frozenset(self._by_key)
 
     def get(self, name: str) -> Compiled:
         for compiled in self.rules:
@@ -108,10 +127,21 @@ class RuleSet:
                 return compiled
         raise RulesError(f"{self.path}: no rule named {name!r}")
 
+    def candidates(self, doc: Doc) -> set[int]:
+        """Indexes of the rules that can have a positive span in ``doc``."""
+        found = set(self._always)
+        by_key = self._by_key
+        for key in doc.by_stem.keys() & self._keys:
+            found.update(by_key[key])
+        for prefix, i in self._by_prefix:
+            if i not in found and doc.has_prefix(prefix):
+                found.add(i)
+        return found
+
     def matches(self, record: dict[str, Any], country: str | None = None) -> list[Match]:
-        docs: dict[str, tuple[str, Doc]] = {}
+        docs: dict[str, tuple[str, Doc, set[int]]] = {}
         out = []
-        for compiled in self.rules:
+        for i, compiled in enumerate(self.rules):
             rule = compiled.rule
             if rule.sites and record.get("site") not in rule.sites:
                 continue
@@ -122,12 +152,14 @@ class RuleSet:
             found = 0
             best: tuple[str, str] | None = None
             for name in rule.fields:
-                text = record.get(name) or ""
-                if name not in docs:
-                    docs[name] = (text, Doc.of(text))
-                from steppewatch.alerts.query import spans
-
-                hits = [s for s in spans(compiled.query.root, docs[name][1]) if s[0] >= 0]
+                if name not in docs:  # each field is analysed once, for all the rules
+                    text = record.get(name) or ""
+                    doc = Doc.of(text)
+                    docs[name] = (text, doc, self.candidates(doc))
+                text, doc, candidates = docs[name]
+                if i not in candidates:
+                    continue
+                hits = [s for s in spans(compiled.query.root, doc) if s[0] >= 0]
                 found += len(hits)
                 if hits and (best is None or name == "text"):
                     best = snippet(text, hits)
