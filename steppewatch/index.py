@@ -125,6 +125,9 @@ sa.Index("ix_articles_content_hash", articles.c.content_hash)
 sa.Index("ix_urls_article", urls.c.article_id)
 
 
+_outbox_peer = alert_outbox.alias("peer")
+
+
 class Outcome(StrEnum):
     STORED = "stored"        # a new record
     UPDATED = "updated"      # same URL, new text: a new version
@@ -308,8 +311,8 @@ class Index:
             if owner is not None:
                 return self._alias(conn, article, raw, owner, store, url_forms, day, now)
             matched = self._matching_stories(conn, sh, article.language, day, hashes)
-            story = matched[0] if matched else article.id
-            merged = self._merge_stories(conn, store, story, matched[1:])
+            story = self._story_holder(conn, article, matched)
+            merged = self._merge_stories(conn, store, story, [m for m in matched if m != story])
             record = self._record(article, story, version=1, versions=[])
             record["urls"] = sorted(url_forms)
             keys = (raw_key(article.site, day, article.id), article_key(article.site, day, article.id))
@@ -411,7 +414,11 @@ class Index:
         self._insert_shingles(conn, article.id, article.language, day, story,
                               dedup.shingles(article.text, article.language))
         self._add_urls(conn, article.id, url_forms)
-        return Committed(Outcome.STORED, article.id, story, (*keys, old_alias_key),
+        merged: list[str] = []
+        if self._story_holder(conn, article, [story]) == article.id:  # the story's earliest publication now
+            merged = [k for k in self._merge_stories(conn, store, article.id, [story]) if k not in keys]
+            story = article.id
+        return Committed(Outcome.STORED, article.id, story, (*keys, old_alias_key, *merged),
                          deleted=(raw_key(old.site, old.day, old.id), old.key))
 
     def _insert(self, conn: Connection, article: Article, story: str, day: str, key: str, now: datetime,
@@ -459,7 +466,7 @@ class Index:
 
     def _matching_stories(self, conn: Connection, sh: set[int], language: str | None, day: str,
                           hashes: list[int] | None = None) -> list[str]:
-        """Stories with a recent same-language article at least SAME_STORY_JACCARD alike, oldest first."""
+        """Stories with a recent same-language article at least SAME_STORY_JACCARD alike."""
         if not sh:
             return []
         d = datetime.fromisoformat(day)
@@ -477,22 +484,42 @@ class Index:
         ).all()
         stories = {row.story_id for row in rows if (row.language or None) == (language or None)
                    and dedup.jaccard(sh, dedup.unpack(row.data)) >= dedup.SAME_STORY_JACCARD}
+        return sorted(stories)
+
+    def _story_holder(self, conn: Connection, article: Article, stories: list[str]) -> str:
+        """The id a story joining ``article`` and ``stories`` goes by: its earliest publication's.
+
+        A story's id is the id of its earliest-published member (ties: the smaller id), so
+        the store holds the same story ids whatever order runs, sites or processes find
+        the articles in.
+        """
         if not stories:
-            return []
-        first_seen = sa.func.min(articles.c.first_seen).label("first")
-        order = conn.execute(
-            sa.select(articles.c.story_id, first_seen).where(articles.c.story_id.in_(sorted(stories)))
-            .group_by(articles.c.story_id).order_by(first_seen, articles.c.story_id)
-        ).all()
-        return [row.story_id for row in order]
+            return article.id
+        holders = conn.execute(sa.select(articles.c.id, articles.c.published)
+                               .where(articles.c.id.in_(sorted(set(stories))))).all()
+        best = article.id
+        best_key = _order_key(article.published_dt, article.id)
+        for row in holders:
+            key = _order_key(row.published, row.id)
+            if key < best_key:
+                best, best_key = row.id, key
+        return best
 
     def _merge_stories(self, conn: Connection, store: Store, primary: str, others: list[str]) -> list[str]:
-        """An article that links stories joins them (single-link): members move to the oldest."""
+        """Join stories under ``primary`` (single-link): members, records and alert rows move.
+
+        A rule's alert row follows its story, so a story renamed or joined does not alert
+        again for what it already alerted.
+        """
         keys: list[str] = []
         for other in others:
             members = conn.execute(sa.select(articles.c.key).where(articles.c.story_id == other)).scalars().all()
             conn.execute(articles.update().where(articles.c.story_id == other).values(story_id=primary))
             conn.execute(shingles.update().where(shingles.c.story_id == other).values(story_id=primary))
+            taken = sa.select(_outbox_peer.c.id).where(_outbox_peer.c.rule == alert_outbox.c.rule,
+                                                       _outbox_peer.c.story_id == primary)
+            conn.execute(alert_outbox.update().where(alert_outbox.c.story_id == other, ~taken.exists())
+                         .values(story_id=primary))
             for key in members:
                 record = json.loads(store.get(key))
                 record["story_id"] = primary
@@ -574,14 +601,15 @@ def _article_from(record: dict[str, Any]) -> Article:
     return Article(**{k: v for k, v in record.items() if k in fields})
 
 
+def _order_key(published: datetime | None, article_id: str) -> tuple[bool, datetime, str]:
+    """Earliest publication first; undated after dated; ties by id."""
+    when = _utc(published)
+    return (when is None, when or datetime.max.replace(tzinfo=UTC), article_id)
+
+
 def _precedes(article: Article, row: Any) -> bool:
     """Whether ``article`` is the earlier publication than the indexed ``row`` (ties: smaller id)."""
-    mine, theirs = _utc(article.published_dt), _utc(row.published)
-    if mine is not None and theirs is not None and mine != theirs:
-        return mine < theirs
-    if (mine is None) != (theirs is None):
-        return mine is not None
-    return article.id < row.id
+    return _order_key(article.published_dt, article.id) < _order_key(row.published, row.id)
 
 
 def _alias_record(article: Article, owner: str, story: str, url_forms: set[str]) -> dict[str, Any]:

@@ -176,3 +176,26 @@ def test_demo_on_s3_stores_the_same_keys_and_then_nothing(bucket: str, moto_serv
     count = duckdb.sql("select count(*) from dataset where date = '2024-12-03'").fetchall()[0][0]
     assert dataset.count_rows() == count
     assert count == len([k for k in first if k.startswith("articles/") and "date=2024-12-03" in k])
+
+
+def test_two_crawl_processes_store_what_one_does(server, tmp_path: Path) -> None:
+    """``crawl --processes 2`` splits the articles between two processes: one run, one manifest,
+    the same records as one process (bar fetch provenance: when, by which run, through which
+    listing), no article fetched twice."""
+    volatile = {"fetched_at", "run_id", "source"}
+
+    def stored(run: Run) -> dict[str, dict]:
+        return {f"{r['site']}/{r['id']}": {k: v for k, v in r.items() if k not in volatile}
+                for r in run.records() + run.aliases()}
+
+    one = crawl(server, tmp_path / "one")
+    two = crawl(server, tmp_path / "two", flags=["--processes", "2"])
+    assert stored(two) == stored(one) and len(stored(one)) >= 20
+    assert two.summary["processes"] == 2 and len(two.summary["shard_runs"]) == 2
+    assert two.summary["totals"]["stored"] == one.summary["totals"]["stored"]
+    manifest = json.loads((tmp_path / "two" / two.summary["manifest"]).read_text())
+    first = json.loads((tmp_path / "one" / one.summary["manifest"]).read_text())
+    assert sorted(manifest["keys_written"]) == sorted(first["keys_written"])
+    article_pages = {(r["url"].split("/")[2], "/" + r["url"].split("/", 3)[3]) for r in one.records() + one.aliases()}
+    fetched = [(h.host, h.path) for h in two.hits if (h.host, h.path) in article_pages]
+    assert len(fetched) == len(set(fetched)) == len(article_pages), "each article fetched once, by one process"

@@ -139,3 +139,29 @@ def test_fetch_policy(tmp_path: Path) -> None:
     index.commit(fresh, b"y", store)  # the re-check found the same text
     assert not index.should_fetch(fresh.url, now=later + timedelta(hours=7))
     assert not index.should_fetch(fresh.url, now=now + timedelta(hours=60))
+
+
+def test_story_id_is_the_earliest_publication_whatever_the_order(index: Index, tmp_path: Path) -> None:
+    """Found late, an earlier publication gives the story its id; records and alert rows follow."""
+    import sqlalchemy as sa
+
+    from steppewatch.index import alert_outbox
+
+    store = LocalStore(tmp_path / "s")
+    original = make("http://steppe-times.test/dubnov/", seed_text(0), published="2024-12-03T08:00:00Z")
+    spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
+                published="2024-12-04T08:00:00Z")
+    first = index.commit(spun, b"2", store)
+    assert first.story_id == spun.id
+    with index.engine.begin() as conn:  # the story already alerted a rule under its first id
+        conn.execute(alert_outbox.insert().values(rule="r", story_id=spun.id, article_id=spun.id, mode="immediate",
+                                                  status="sent", matched_at=datetime.now(UTC)))
+    second = index.commit(original, b"1", store)
+    assert second.outcome == Outcome.STORED and second.story_id == original.id
+    assert index.stories() == {spun.id: original.id, original.id: original.id}
+    records = {json.loads(p.read_text())["id"]: json.loads(p.read_text()) for p in (tmp_path / "s").rglob("*.json")}
+    assert {r["story_id"] for r in records.values()} == {original.id}
+    assert any(k.startswith("articles/site=silkroad_review/") for k in second.keys), "the moved record is rewritten"
+    with index.engine.connect() as conn:
+        rows = conn.execute(sa.select(alert_outbox.c.rule, alert_outbox.c.story_id)).all()
+    assert [tuple(r) for r in rows] == [("r", original.id)], "the alert row follows, so the story is not re-alerted"
