@@ -94,16 +94,27 @@ class WindowPipeline:
 
 
 class StorePipeline:
-    """Store each article once: new records, new versions, aliases, or nothing."""
+    """Store each article once: new records, new versions, aliases, or nothing.
 
-    def __init__(self, store: Store, index: Index, crawler: Any) -> None:
+    The store keys a run writes and deletes go to ``STORE_KEYS_LOG`` (a file, one
+    ``+key`` or ``-key`` per line) for the run's manifest, not into memory: a year's
+    backfill writes millions of them.
+    """
+
+    def __init__(self, store: Store, index: Index, crawler: Any, keys_log: str | None = None) -> None:
         self.store = store
         self.index = index
         self.crawler = crawler
+        self.keys_log = open(keys_log, "a", encoding="utf-8") if keys_log else None  # noqa: SIM115
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        return cls(open_store(crawler.settings.get("STORE_URI", "data/store")), shared_index(crawler), crawler)
+        return cls(open_store(crawler.settings.get("STORE_URI", "data/store")), shared_index(crawler), crawler,
+                   crawler.settings.get("STORE_KEYS_LOG"))
+
+    def close_spider(self) -> None:
+        if self.keys_log is not None:
+            self.keys_log.close()
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
@@ -117,9 +128,10 @@ class StorePipeline:
             source = article.source.get("url")
             if source:
                 stats.inc_value(f"sw/source/{source}/stored")
-        for key in result.keys:
-            if key:
-                stats.set_value(f"sw/keys/{key}", key)
-        for key in result.deleted:
-            stats.set_value(f"sw/deleted/{key}", key)
+        for op, keys in (("+", result.keys), ("-", result.deleted)):
+            for key in keys:
+                if key:
+                    stats.inc_value("sw/keys_logged" if op == "+" else "sw/keys_deleted_logged")
+                    if self.keys_log is not None:
+                        self.keys_log.write(f"{op}{key}\n")
         return item

@@ -101,7 +101,7 @@ def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False) -> 
         "discovered": s["discovered"], "fetched": s["fetched"], "stored": s["stored"],
         "out_of_window": s["out_of_window"], "rejected": s["rejected"], "errors": s["errors"],
         "source_errors": s["source_errors"], "all_sources_failed": s["all_sources_failed"],
-        "keys_written": len(s["keys"]),
+        "keys_written": s["keys_written"],
         "sources": [{k: src.get(k) for k in ("url", "kind", "status", "items", "error")} for src in s["sources"]],
     }
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,20 +102,23 @@ def run_crawl(
     crawlers = []
     # A backfill discovers tens of thousands of articles at once (sitemaps list them all):
     # queue their requests on disk (Scrapy's JOBDIR queues), one directory per crawler,
-    # so memory stays flat however long the window.
-    queues = tempfile.mkdtemp(prefix="steppewatch-queues-") if settings.get("NEWS_DISK_QUEUES") else None
+    # and log the keys written to a file per crawler, so memory stays flat however long
+    # the window.
+    work = tempfile.mkdtemp(prefix="steppewatch-run-")
     try:
         for site in sites:
             crawler = process.create_crawler(NewsSpider)
-            if queues:
-                crawler.settings.set("JOBDIR", os.path.join(queues, site.id))
+            if settings.get("NEWS_DISK_QUEUES"):
+                crawler.settings.set("JOBDIR", os.path.join(work, site.id))
+            crawler.settings.set("STORE_KEYS_LOG", os.path.join(work, f"{site.id}.keys"))
             crawlers.append((site, crawler))
             process.crawl(crawler, site=site, since=since, until=until)
         process.start()
+        written, deleted = read_keys_logs(os.path.join(work, f"{site.id}.keys") for site in sites)
     finally:
-        if queues:
-            shutil.rmtree(queues, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     per_site = {site.id: summarize_stats(crawler.stats.get_stats()) for site, crawler in crawlers}
+    count_site_keys(per_site, written, deleted)
     summary = {
         "run_id": run_id or new_run_id(started),
         "since": since.isoformat(),
@@ -126,8 +130,31 @@ def run_crawl(
         "sites": per_site,
         "totals": _totals(per_site),
     }
-    write_manifest(open_store(config.store), summary)
+    write_manifest(open_store(config.store), summary, written, deleted)
     return summary
+
+
+def read_keys_logs(paths: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The keys a run wrote (and still holds) and deleted, from the store pipeline's logs."""
+    written: set[str] = set()
+    deleted: set[str] = set()
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    key = line[1:].rstrip("\n")
+                    (written if line[0] == "+" else deleted).add(key)
+        except FileNotFoundError:  # the crawler stored nothing
+            continue
+    return written - deleted, deleted
+
+
+def count_site_keys(per_site: dict[str, dict[str, Any]], written: set[str], deleted: set[str]) -> None:
+    """Per site, the keys under its prefix (``…/site=<id>/…``) the run wrote and deleted."""
+    for site, summary in per_site.items():
+        mark = f"/site={site}/"
+        summary["keys_written"] = sum(1 for k in written if mark in k)
+        summary["keys_deleted"] = sum(1 for k in deleted if mark in k)
 
 
 def new_run_id(started: datetime | None = None) -> str:
@@ -174,14 +201,23 @@ def run_crawl_parallel(
         if child.returncode not in (0, 1):
             raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
         parts.append(json.loads(out))
+    store = open_store(config.store)
+    written: set[str] = set()
+    deleted: set[str] = set()
+    for part in parts:  # each shard's manifest lists its keys
+        shard = json.loads(store.get(part["manifest"]))
+        written |= set(shard["keys_written"])
+        deleted |= set(shard["keys_deleted"])
+    written -= deleted
     per_site = {site.id: merge_site_summaries([p["sites"][site.id] for p in parts]) for site in sites}
+    count_site_keys(per_site, written, deleted)
     summary = {
         "run_id": run_id, "since": since.isoformat(), "until": until.isoformat(),
         "started": started.isoformat(), "finished": datetime.now(UTC).isoformat(),
         "store": redact(config.store), "index": redact(config.index), "processes": processes,
         "shard_runs": [p["run_id"] for p in parts], "sites": per_site, "totals": _totals(per_site),
     }
-    write_manifest(open_store(config.store), summary)
+    write_manifest(store, summary, written, deleted)
     return summary
 
 
@@ -190,9 +226,7 @@ def merge_site_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            if key in ("keys", "deleted"):
-                out[key] = sorted(set(out.get(key, [])) | set(value))
-            elif key == "sources":
+            if key in ("sources", "keys_written", "keys_deleted"):  # recounted from the merged keys
                 continue
             elif isinstance(value, bool):
                 out[key] = out.get(key, True) and value
@@ -216,18 +250,16 @@ def merge_site_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def write_manifest(store: Store, summary: dict[str, Any]) -> str:
-    """``runs/<run_id>.json``: window, sites, counts and the keys this run wrote."""
+def write_manifest(store: Store, summary: dict[str, Any], written: set[str], deleted: set[str]) -> str:
+    """``runs/<run_id>.json``: window, sites, counts and the keys this run wrote and deleted."""
     manifest = {
         "run_id": summary["run_id"], "since": summary["since"], "until": summary["until"],
         "started": summary["started"], "finished": summary["finished"],
         "sites": sorted(summary["sites"]),
-        "counts": {site: {k: v for k, v in s.items() if k not in ("keys", "deleted", "sources")}
-                   for site, s in summary["sites"].items()},
+        "counts": {site: {k: v for k, v in s.items() if k != "sources"} for site, s in summary["sites"].items()},
         "totals": summary["totals"],
-        "keys_written": sorted({k for s in summary["sites"].values() for k in s["keys"]}
-                               - {k for s in summary["sites"].values() for k in s["deleted"]}),
-        "keys_deleted": sorted({k for s in summary["sites"].values() for k in s["deleted"]}),
+        "keys_written": sorted(written),
+        "keys_deleted": sorted(deleted),
     }
     key = check_key(f"runs/{summary['run_id']}.json")
     store.put(key, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
@@ -240,7 +272,7 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
         "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {}, "outcome": {},
-        "sources": [], "keys": [], "deleted": [],
+        "sources": [],
     }
     sources: dict[str, dict[str, Any]] = defaultdict(dict)
     for key, value in sorted(stats.items()):
@@ -252,10 +284,8 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
         if name.startswith("source/"):
             url, field = name[len("source/"):].rsplit("/", 1)
             sources[url][field] = value
-        elif name.startswith("keys/"):
-            out["keys"].append(value)
-        elif name.startswith("deleted/"):
-            out["deleted"].append(value)
+        elif name in ("keys_logged", "keys_deleted_logged"):  # counted from the keys log instead
+            continue
         elif "/" in name:
             group, sub = name.split("/", 1)
             out.setdefault(group, {})[sub] = value
@@ -270,9 +300,6 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
                  "error": info.get("error")}
         if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
             out["sources"].append(entry)
-    gone = set(out["deleted"])
-    out["keys"] = sorted(k for k in out["keys"] if k not in gone)
-    out["deleted"].sort()
     out["retries"] = {k.split("/", 1)[1]: v for k, v in stats.items()
                       if k.startswith("retry/") and not k.startswith("retry/reason_count")}
     registered = [s for s in out["sources"] if s["kind"] != "discovered_listing"]
@@ -285,7 +312,7 @@ def _totals(per_site: dict[str, dict[str, Any]]) -> dict[str, Any]:
                               "rejected": defaultdict(int), "errors": defaultdict(int), "outcome": defaultdict(int),
                               "keys_written": 0}
     for summary in per_site.values():
-        totals["keys_written"] += len(summary.get("keys", []))
+        totals["keys_written"] += summary.get("keys_written", 0)
         for key in ("discovered", "fetched", "stored", "out_of_window"):
             totals[key] += summary.get(key, 0)
         for group in ("rejected", "errors", "outcome"):

@@ -219,7 +219,7 @@ class Doc:
 
     def __post_init__(self) -> None:
         if len(self.stems) != len(self.tokens):
-            self.stems = [stem(t) for t in self.tokens]
+            self.stems = list(map(stem, self.tokens))
         by_stem: dict[str, list[int]] = {}
         for i, token_stem in enumerate(self.stems):
             where = by_stem.get(token_stem)
