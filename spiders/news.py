@@ -12,7 +12,7 @@ counted goes to Scrapy stats under ``sw/``; per-source results under
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,10 +173,17 @@ class NewsSpider(scrapy.Spider):
         return (start < hi and end > lo) if not entry.has_time else lo <= start < hi
 
     def _article_requests(self, response: Response, entries: list[Entry]) -> list[Request]:
+        return list(self._iter_article_requests(response, entries))
+
+    def _iter_article_requests(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
+        """Requests for the listed articles worth fetching, made as Scrapy takes them.
+
+        Lazily: a sitemap of 10,000 URLs then holds 10,000 small entries rather than
+        10,000 requests until the scheduler has queued them all (on disk).
+        """
         kind = response.meta["sw_kind"]
         source_url = response.meta["sw_source_url"]
         period = response.meta.get("sw_period")
-        requests = []
         for entry in entries:
             if not is_http_url(entry.url):
                 self.inc("skipped/not_http")
@@ -202,28 +209,26 @@ class NewsSpider(scrapy.Spider):
             listed = Listed(kind, source_url, published, entry.title)
             self.inc("discovered")
             self.crawler.stats.inc_value(f"sw/source/{source_url}/discovered")
-            requests.append(Request(url, callback=self.parse_article, errback=self.article_failed,
-                                    meta={"sw_listed": listed, "sw_source_url": source_url}))
-        return requests
+            yield Request(url, callback=self.parse_article, errback=self.article_failed,
+                          meta={"sw_listed": listed, "sw_source_url": source_url})
 
     def parse_feed(self, response: Response) -> list[Request]:
         parsed = parse_feed(response.body, response.url, self.site.tz)
         self._record_source(response, parsed)
         return self._article_requests(response, parsed.entries)
 
-    def parse_sitemap(self, response: Response) -> list[Request]:
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
         parsed = parse_sitemap(response.body, response.url, self.site.tz)
         self._record_source(response, parsed)
-        out = self._article_requests(response, parsed.entries)
         children = [c for c in parsed.children if c.published is None or
                     c.published + timedelta(days=1) >= self.since - self.slack]
         self.inc("skipped/child_sitemap_unchanged", len(parsed.children) - len(children))
         for child in children[: self.max_child_sitemaps]:
             if in_domains(child.url, self.allowed_domains):
                 self.source_stat(child.url, "kind", "sitemap")
-                out.append(self._source_request(child.url, "sitemap", response.meta["sw_source"],
-                                                0, response.meta.get("sw_period")))
-        return out
+                yield self._source_request(child.url, "sitemap", response.meta["sw_source"],
+                                           0, response.meta.get("sw_period"))
+        yield from self._iter_article_requests(response, parsed.entries)
 
     def parse_listing(self, response: Response) -> list[Request]:
         source: Listing = response.meta["sw_source"]
