@@ -1,0 +1,294 @@
+"""Dedup and index cost per article as the index grows: 10k, 100k and 1M articles.
+
+    .venv/bin/python bench/dedup_scaling.py [--sizes 10000,100000,1000000] [--probes 300]
+        [--per-day 2740] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test] [--no-sqlite]
+
+Why: an hourly run commits a few hundred articles into an index that keeps every
+article ever stored (a year of 20+ sites is about a million), so each article's dedup
+(URL lookup, exact-content check, LSH candidates and their verification, the inserts)
+must not slow down as the index grows.
+
+How, per backend (a SQLite file; with ``--pg`` a fresh PostgreSQL database beside the
+given one):
+
+* The index is filled to each size with synthetic articles: rows in every table
+  (articles, contents, urls, shingles, 64 LSH band rows each), inserted in bulk. Their
+  shingle sets are drawn from a Zipfian vocabulary of 40,000 words, as real news is, and
+  their MinHash signatures and bands computed by steppewatch.dedup, so unrelated
+  articles collide in LSH bands as often as real ones do: two unrelated articles share
+  stemmed content words at a median Jaccard of 0.05, as unrelated fixture articles do
+  (docs/DEDUP.md; the script prints the figure it measured). Articles are spread ``--per-day`` per day backwards from
+  the probes' day: an index of 10k articles has run for 4 days, one of 1M for a year, so
+  the week-either-side window around today holds what it would in production.
+* Then ``--probes`` real ``Index.commit`` calls (an Article whose text is built from the
+  same vocabulary; local store in a temporary directory; one in ten a spun copy of an
+  earlier probe, so some join stories), each preceded by the spider's
+  ``should_fetch(url)``, are timed one by one after 20 warm-up commits. Reported: the
+  median and 90th percentile per article, and the ratio to the smallest size.
+* Index size on disk: the SQLite file (after a checkpoint) or ``pg_database_size``.
+
+Target (issue 6): the cost at 1M at most 2x the cost at 10k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from steppewatch import dedup  # noqa: E402
+from steppewatch.index import Index, url_hash  # noqa: E402
+from steppewatch.models import Article, article_id, content_hash  # noqa: E402
+from steppewatch.store import LocalStore  # noqa: E402
+
+TODAY = datetime(2025, 6, 1, tzinfo=UTC)
+VOCABULARY = 40_000
+ZIPF = 1.07
+FUNCTION_WORDS = 100  # with these left out, unrelated articles meet at Jaccard 0.05, as the fixtures' do
+LETTERS = "abcdefghijklmnoprstuvwyz"
+
+
+class Vocabulary:
+    """Pseudo-words with Zipfian frequencies, and each word's shingle as dedup computes it."""
+
+    def __init__(self, seed: int = 5) -> None:
+        rng = random.Random(seed)
+        words: dict[str, None] = {}
+        while len(words) < VOCABULARY:
+            words["".join(rng.choice(LETTERS) for _ in range(rng.randint(5, 10)))] = None
+        # the most frequent ranks are function words, which shingles leave out: skipped
+        self.words = list(words)[FUNCTION_WORDS:]
+        weights = [1 / (rank + 1) ** ZIPF for rank in range(FUNCTION_WORDS, VOCABULARY)]
+        total = sum(weights)
+        self.cumulative = list(_accumulate(w / total for w in weights))
+        self.shingle = {w: next(iter(dedup.shingles(w, "en")), None) for w in self.words}
+
+    def text(self, rng: random.Random, tokens: int) -> list[str]:
+        return rng.choices(self.words, cum_weights=self.cumulative, k=tokens)
+
+
+def _accumulate(values: Any) -> list[float]:
+    out, running = [], 0.0
+    for v in values:
+        running += v
+        out.append(running)
+    return out
+
+
+def synthetic_rows(vocab: Vocabulary, start: int, count: int, per_day: int, seed: int) -> dict[str, list[tuple]]:
+    """Rows for articles ``start`` .. ``start + count``; article n is filed n // per_day days before TODAY."""
+    rng = random.Random(seed)
+    rows: dict[str, list[tuple]] = {t: [] for t in ("articles", "contents", "urls", "shingles", "bands")}
+    now = datetime.now(UTC)
+    for n in range(start, start + count):
+        day_dt = TODAY - timedelta(days=1 + n // per_day)
+        day = day_dt.date().isoformat()
+        url = f"http://site{n % 24}.test/news/{n}/"  # 24 sites
+        aid = article_id(url)
+        words = vocab.text(rng, rng.randint(250, 450))
+        sh = {s for s in (vocab.shingle[w] for w in words) if s is not None}
+        chash = f"{n:064x}"
+        site = f"site{n % 24}"
+        rows["articles"].append((aid, site, url, day, day_dt + timedelta(hours=n % 24), "en", f"Synthetic {n}",
+                                 chash, aid, None, 1, f"articles/site={site}/date={day}/{aid}.json", now, now, 1))
+        rows["contents"].append((chash, aid))
+        rows["urls"] += [(url_hash(url), aid), (url_hash(url + "?utm_source=rss"), aid)]
+        rows["shingles"].append((aid, "en", day, aid, dedup.pack(sh)))
+        rows["bands"] += [(b, h, day, aid) for b, h in enumerate(dedup.band_hashes(dedup.signature(sh)))]
+    return rows
+
+
+COLUMNS = {
+    "articles": ("id", "site", "canonical_url", "day", "published", "language", "title", "content_hash", "story_id",
+                 "alias_of", "version", "key", "first_seen", "last_checked", "checks"),
+    "contents": ("content_hash", "article_id"),
+    "urls": ("url_hash", "article_id"),
+    "shingles": ("article_id", "language", "day", "story_id", "data"),
+    "bands": ("band", "hash", "day", "article_id"),
+}
+
+
+def bulk_insert(index: Index, rows: dict[str, list[tuple]]) -> None:
+    raw = index.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if index.is_postgres:
+            for table, columns in COLUMNS.items():
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows[table]:
+                        copy.write_row(row)
+        else:
+            cur.execute("BEGIN IMMEDIATE")
+            for table, columns in COLUMNS.items():
+                marks = ", ".join("?" * len(columns))
+                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                                [tuple(_sqlite_datetime(v) if isinstance(v, datetime) else v for v in row)
+                                 for row in rows[table]])
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds."""
+    return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def fill(index: Index, vocab: Vocabulary, start: int, target: int, per_day: int) -> float:
+    t0 = time.perf_counter()
+    batch = 20_000
+    for lo in range(start, target, batch):
+        bulk_insert(index, synthetic_rows(vocab, lo, min(batch, target - lo), per_day, seed=lo))
+        print(f"    filled {min(lo + batch, target):,}", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
+    if index.is_postgres:
+        with index.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    return time.perf_counter() - t0
+
+
+def probe_articles(vocab: Vocabulary, size: int, count: int) -> list[Article]:
+    rng = random.Random(size)
+    out: list[Article] = []
+    for i in range(count):
+        if out and i % 10 == 9:  # a spun copy of an earlier probe: it must join that story
+            source = rng.choice(out)
+            words = source.text.split()
+            words = [rng.choice(vocab.words) if rng.random() < 0.25 else w for w in words]
+        else:
+            words = vocab.text(rng, rng.randint(250, 450))
+        text = "\n".join(" ".join(words[k:k + 40]) + "." for k in range(0, len(words), 40))
+        url = f"http://probe.test/{size}/{i}/"
+        published = TODAY + timedelta(minutes=i)
+        out.append(Article(id=article_id(url), url=url, canonical_url=url, site="probe", title=f"Probe {i}",
+                           text=text, published=published.isoformat(), date_source="page", language="en",
+                           fetched_at=datetime.now(UTC).isoformat(), http_status=200,
+                           content_hash=content_hash(text), extractor={"name": "bench"}))
+    return out
+
+
+def measure(index: Index, articles: list[Article], store: LocalStore, raw: bytes) -> tuple[list[float], int]:
+    times, joined = [], 0
+    for i, article in enumerate(articles):
+        t0 = time.perf_counter()
+        if index.should_fetch(article.url):
+            committed = index.commit(article, raw, store)
+            joined += committed.story_id != article.id
+        elapsed = time.perf_counter() - t0
+        if i >= 20:
+            times.append(elapsed)
+    return times, joined
+
+
+def size_on_disk(index: Index, path: Path | None) -> int:
+    if index.is_postgres:
+        with index.engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
+    raw = index.engine.raw_connection()  # outside a transaction, which a checkpoint cannot run in
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+    assert path is not None
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def unrelated_jaccard(vocab: Vocabulary, pairs: int = 300) -> float:
+    rng = random.Random(1)
+    values = []
+    for _ in range(pairs):
+        a = {vocab.shingle[w] for w in vocab.text(rng, 350)} - {None}
+        b = {vocab.shingle[w] for w in vocab.text(rng, 350)} - {None}
+        values.append(dedup.jaccard(a, b))
+    return statistics.median(values)
+
+
+def fresh_pg(admin_url: str, name: str) -> str:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def run_backend(label: str, url: str, path: Path | None, sizes: list[int], args: argparse.Namespace,
+                vocab: Vocabulary, work: Path) -> list[dict[str, Any]]:
+    index = Index(url)
+    filled, results = 0, []
+    raw = (b"<html><body>" + b"x" * 40_000 + b"</body></html>")
+    for size in sizes:
+        print(f"  {label}: filling to {size:,}", file=sys.stderr)
+        fill_s = fill(index, vocab, filled, size, args.per_day)
+        filled = size
+        store = LocalStore(work / f"store-{label}-{size}")
+        times, joined = measure(index, probe_articles(vocab, size, args.probes + 20), store, raw)
+        filled += args.probes + 20
+        results.append({"size": size, "median_ms": statistics.median(times) * 1000,
+                        "p90_ms": statistics.quantiles(times, n=10)[-1] * 1000, "joined": joined,
+                        "bytes": size_on_disk(index, path), "fill_s": fill_s})
+        r = results[-1]
+        print(f"  {label} {size:,}: median {r['median_ms']:.2f} ms, p90 {r['p90_ms']:.2f} ms, "
+              f"{r['bytes'] / 2**20:.0f} MiB, fill {fill_s:.0f} s", file=sys.stderr)
+    index.engine.dispose()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--probes", type=int, default=300)
+    parser.add_argument("--per-day", type=int, default=2740, help="articles per day (1M a year: 2740)")
+    parser.add_argument("--pg", metavar="URL", help="also measure PostgreSQL (a database beside this one is created)")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    vocab = Vocabulary()
+    work = Path(tempfile.mkdtemp(prefix="sw-dedup-"))
+    backends: dict[str, list[dict[str, Any]]] = {}
+    try:
+        if not args.no_sqlite:
+            path = work / "index.sqlite"
+            backends["SQLite"] = run_backend("SQLite", f"sqlite:///{path}", path, sizes, args, vocab, work)
+        if args.pg:
+            url = fresh_pg(args.pg, "sw_bench_dedup")
+            backends["PostgreSQL"] = run_backend("PostgreSQL", url, None, sizes, args, vocab, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    print(f"## Dedup and index cost as the index grows ({args.probes} probes per size)\n")
+    print(f"Machine: {os.cpu_count()} cores, {model}, Python {platform.python_version()}  \n"
+          f"Command: `.venv/bin/python bench/dedup_scaling.py --sizes {args.sizes} --probes {args.probes} "
+          f"--per-day {args.per_day}{' --pg ' + args.pg if args.pg else ''}`  \n"
+          f"Synthetic fill: median Jaccard of two unrelated articles {unrelated_jaccard(vocab):.3f} "
+          f"(stemmed content words, Zipf {ZIPF} over {VOCABULARY:,} words), {args.per_day:,} articles a day.\n")
+    print("| backend | articles in index | per article, median (ms) | p90 (ms) | vs smallest | index on disk | "
+          "probes joining a story |\n|---|---:|---:|---:|---:|---:|---:|")
+    for label, results in backends.items():
+        base = results[0]["median_ms"]
+        for r in results:
+            print(f"| {label} | {r['size']:,} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
+                  f"{r['median_ms'] / base:.2f}x | {r['bytes'] / 2**20:,.0f} MiB | {r['joined']} |")
+    print("\nPer article: `should_fetch` (URL lookup) + `Index.commit` (content claim, LSH candidates within a "
+          "week either side, exact Jaccard checks, record and raw page to a local store, index rows). "
+          "Target: 1M at most 2x 10k.")
+
+
+if __name__ == "__main__":
+    main()
