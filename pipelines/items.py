@@ -10,6 +10,9 @@ page at deterministic keys), as a new version, as an alias, or not at all.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +23,9 @@ from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
 from steppewatch.index import Index, Outcome, shared_index
 from steppewatch.models import Article, Rejection, RejectReason
-from steppewatch.store import Store, open_store
+from steppewatch.store import Store, open_store, redact_text
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +60,7 @@ class ExtractPipeline:
             stats.inc_value(f"sw/rejected/{result.reason.value}")
             if item.listed:
                 stats.inc_value(f"sw/source/{item.listed.source_url}/rejected")
+                stats.inc_value(f"sw/source/{item.listed.source_url}/rejected:{result.reason.value}")
             if result.reason in (RejectReason.LISTING, RejectReason.SEARCH):
                 links = discovery_links(item.body, item.url, spider.site, item.content_type)
                 for request in spider.follow_discovery_page(item, links):
@@ -96,32 +102,60 @@ class WindowPipeline:
 class StorePipeline:
     """Store each article once: new records, new versions, aliases, or nothing.
 
+    A transient fault of the store or the index (S3 or PostgreSQL unreachable, a
+    connection lost) is retried ``STORE_RETRY_TIMES`` times with exponential backoff from
+    ``STORE_RETRY_BACKOFF`` seconds; ``Index.commit`` is one transaction with the objects
+    written first, so a failed attempt leaves no index row and the next attempt (or the
+    next run) starts clean. An article still not stored is counted (``sw/not_stored``,
+    ``sw/store_errors/<kind>``) and dropped; after ``STORE_MAX_CONSECUTIVE_FAILURES`` in a
+    row the crawl closes (``store_unavailable``) instead of fetching pages it cannot keep.
+
     The store keys a run writes and deletes go to ``STORE_KEYS_LOG`` (a file, one
     ``+key`` or ``-key`` per line) for the run's manifest, not into memory: a year's
     backfill writes millions of them.
     """
 
-    def __init__(self, store: Store, index: Index, crawler: Any, keys_log: str | None = None) -> None:
+    def __init__(self, store: Store, index: Index, crawler: Any, keys_log: str | None = None,
+                 retry_times: int = 3, retry_backoff: float = 1.0, max_consecutive_failures: int = 5) -> None:
         self.store = store
         self.index = index
         self.crawler = crawler
         self.keys_log = open(keys_log, "a", encoding="utf-8") if keys_log else None  # noqa: SIM115
+        self.retry_times = retry_times
+        self.retry_backoff = retry_backoff
+        self.max_consecutive_failures = max_consecutive_failures
+        self.consecutive_failures = 0
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        return cls(open_store(crawler.settings.get("STORE_URI", "data/store")), shared_index(crawler), crawler,
-                   crawler.settings.get("STORE_KEYS_LOG"))
+        settings = crawler.settings
+        return cls(open_store(settings.get("STORE_URI", "data/store")), shared_index(crawler), crawler,
+                   settings.get("STORE_KEYS_LOG"), settings.getint("STORE_RETRY_TIMES", 3),
+                   settings.getfloat("STORE_RETRY_BACKOFF", 1.0), settings.getint("STORE_MAX_CONSECUTIVE_FAILURES", 5))
 
     def close_spider(self) -> None:
         if self.keys_log is not None:
             self.keys_log.close()
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
         article = item.article
         stats = self.crawler.stats
-        result = self.index.commit(article, item.raw, self.store, extra_urls=item.urls)
+        for attempt in itertools.count():
+            try:
+                result = self.index.commit(article, item.raw, self.store, extra_urls=item.urls)
+                break
+            except Exception as exc:  # every failure is counted; only transient ones are retried
+                kind, transient = store_error_kind(exc)
+                stats.inc_value(f"sw/store_errors/{kind}")
+                if transient and attempt < self.retry_times:
+                    stats.inc_value("sw/store_retries")
+                    await asyncio.sleep(self.retry_backoff * 2**attempt)
+                    continue
+                self._failed(article.url, kind, exc, attempt + 1)
+                raise DropItem(f"not stored ({kind}): {article.url}") from None
+        self.consecutive_failures = 0
         stats.inc_value(f"sw/outcome/{result.outcome.value}")
         if result.outcome == Outcome.STORED:
             stats.inc_value("sw/stored")
@@ -135,3 +169,34 @@ class StorePipeline:
                     if self.keys_log is not None:
                         self.keys_log.write(f"{op}{key}\n")
         return item
+
+    def _failed(self, url: str, kind: str, exc: BaseException, attempts: int) -> None:
+        self.crawler.stats.inc_value("sw/not_stored")
+        self.consecutive_failures += 1
+        logger.error("not stored after %d attempt(s) (%s): %s: %s", attempts, kind, url, redact_text(str(exc))[:500])
+        if self.consecutive_failures == self.max_consecutive_failures:
+            logger.error("%d articles in a row could not be stored: closing the crawl", self.consecutive_failures)
+            asyncio.get_running_loop().create_task(self.crawler.engine.close_spider_async(reason="store_unavailable"))
+
+
+def store_error_kind(exc: BaseException) -> tuple[str, bool]:
+    """(a stats name, whether retrying may help) for a failure to store an article."""
+    module = type(exc).__module__
+    name = type(exc).__name__
+    if module.startswith("sqlalchemy"):
+        import sqlalchemy.exc as sa_exc
+
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) or getattr(
+                exc, "connection_invalidated", False):
+            return "index_unavailable", True
+        return f"index_{name}", False
+    if module.startswith(("botocore", "boto3", "urllib3")):
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) if hasattr(exc, "response") else ""
+        if not code:  # no answer at all: endpoint down, timeout, connection closed
+            return "store_unavailable", True
+        transient = code.startswith("5") or code in ("SlowDown", "RequestTimeout", "InternalError",
+                                                     "ServiceUnavailable", "Throttling", "RequestTimeTooSkewed")
+        return ("store_unavailable" if transient else f"store_{code}"), transient
+    if isinstance(exc, OSError):
+        return f"store_io_{exc.errno or name}", True
+    return name, False

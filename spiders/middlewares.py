@@ -1,4 +1,5 @@
-"""Downloader middlewares: polite retries with backoff and Retry-After, and a fixed proxy.
+"""Downloader middlewares: polite retries with backoff and Retry-After, a guard against
+requests into the crawler's own network, and a fixed proxy.
 
 Scrapy's RetryMiddleware re-queues a failed request at once; sites that answer 429 or
 503 ask for a pause (``Retry-After``) and deserve exponential backoff otherwise.
@@ -10,12 +11,15 @@ included, through one HTTP proxy (the replay server in tests and the demo).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.logformatter import LogFormatter
 from scrapy.utils.response import response_status_message
@@ -94,6 +98,63 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if retry is not None and delay > 0:
             await asyncio.sleep(delay)
         return retry
+
+
+class NetGuardMiddleware:
+    """Refuse requests that could reach the crawler's own network instead of a news site.
+
+    Only http(s) is fetched; a host that is, or resolves to, a loopback, private,
+    link-local (169.254.169.254, cloud metadata), reserved or multicast address is
+    refused, redirects included (they come through here as new requests). Counted as
+    ``sw/refused/<why>``. ``NETGUARD_ALLOW_PRIVATE`` lifts the address check (tests that
+    serve pages on 127.0.0.1 directly). A name that does not resolve here is let
+    through: it fails to download or is resolved by the configured proxy. The check
+    uses this machine's resolver at request time; it does not pin the address Twisted
+    then connects to.
+    """
+
+    def __init__(self, allow_private: bool = False, dns_timeout: float = 5.0, stats: Any = None) -> None:
+        self.allow_private = allow_private
+        self.dns_timeout = dns_timeout
+        self.stats = stats
+        self._cache: dict[str, list[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> NetGuardMiddleware:
+        return cls(crawler.settings.getbool("NETGUARD_ALLOW_PRIVATE", False),
+                   crawler.settings.getfloat("NETGUARD_DNS_TIMEOUT", 5.0), crawler.stats)
+
+    async def process_request(self, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https"):
+            self._refuse("scheme", f"refused {parts.scheme}: URL (only http and https are fetched): {request.url}")
+        host = parts.hostname or ""
+        if self.allow_private or not host:
+            return
+        for address in await self._addresses(host):
+            if not address.is_global or address.is_multicast:
+                self._refuse("private_address",
+                             f"refused {request.url}: {host} is a non-public address ({address})")
+
+    def _refuse(self, why: str, message: str) -> None:
+        if self.stats is not None:
+            self.stats.inc_value(f"sw/refused/{why}")
+        raise IgnoreRequest(message)
+
+    async def _addresses(self, host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        try:
+            return [ipaddress.ip_address(host.strip("[]"))]
+        except ValueError:
+            pass
+        if host in self._cache:
+            return self._cache[host]
+        try:
+            infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), self.dns_timeout)
+            found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        except (OSError, TimeoutError, ValueError):
+            found = []
+        self._cache[host] = found
+        return found
 
 
 class FixedProxyMiddleware:

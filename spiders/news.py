@@ -49,9 +49,32 @@ def failure_kind(failure: Failure) -> str:
     if isinstance(exc, HttpError):
         return f"http_{exc.response.status}"
     name = type(exc).__name__
-    if name == "IgnoreRequest" and "robots" in str(exc).lower():
-        return "robots_forbidden"
+    message = str(exc).lower()
+    if name == "IgnoreRequest":
+        if "robots" in message:
+            return "robots_forbidden"
+        if "max redirections" in message:
+            return "redirect_loop"
+        if "download_maxsize" in message or "max size" in message:
+            return "too_large"  # a body that inflates beyond the limit: a gzip bomb
+        if message.startswith("refused"):
+            return "refused"  # NetGuardMiddleware
+    if name in ("DownloadCancelledError", "CancelledError"):
+        # Scrapy says why only when Content-Length was over DOWNLOAD_MAXSIZE; a body streamed
+        # past the limit is cancelled without a message
+        return "too_large" if "size" in message else "cancelled"
+    if name == "DownloadFailedError":  # Scrapy 2.13+ wraps what went wrong on the connection
+        cause = exc.__cause__ or exc.__context__
+        inner = type(cause).__name__ if cause is not None else ""
+        if "ConnectionLost" in inner or "ConnectionDone" in inner or "reset" in message or "connection" in message:
+            return "connection_lost"
+        return "download_failed"
     return {
+        "DownloadTimeoutError": "timeout",
+        "DownloadConnectionRefusedError": "connection_refused",
+        "CannotResolveHostError": "dns",
+        "ResponseDataLossError": "truncated",
+        "UnsupportedURLSchemeError": "refused",
         "TimeoutError": "timeout",
         "TCPTimedOutError": "timeout",
         "DNSLookupError": "dns",
@@ -290,7 +313,9 @@ class NewsSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         kind = failure_kind(failure)
         self.inc(f"errors/{kind}")
-        self.crawler.stats.inc_value(f"sw/source/{request.meta.get('sw_source_url')}/errors")
+        source = request.meta.get("sw_source_url")
+        self.crawler.stats.inc_value(f"sw/source/{source}/errors")
+        self.crawler.stats.inc_value(f"sw/source/{source}/error:{kind}")
         self.logger.info("article %s failed: %s", request.url, kind)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from steppewatch.alerts.rules import RulesError
 from steppewatch.config import Config
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
+from steppewatch.store import StoreUnavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = PROJECT_ROOT / "tests" / "fixtures"
@@ -116,7 +117,20 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     else:
         summary = run_crawl(sites, since, until, config, overrides, run_id=args.run_id)
     print_summary(summary, as_json=args.json)
+    if summary["totals"]["not_stored"]:
+        errors = ", ".join(f"{k}={v}" for k, v in sorted(_store_errors(summary).items()))
+        print(f"steppewatch: error: {summary['totals']['not_stored']} articles could not be stored ({errors}); "
+              f"nothing half-written is kept: run the same window again to complete it", file=sys.stderr)
+        return 3
     return 1 if len(summary["totals"]["sites_all_sources_failed"]) == len(sites) else 0
+
+
+def _store_errors(summary: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in summary["sites"].values():
+        for kind, n in s.get("store_errors", {}).items():
+            out[kind] = out.get(kind, 0) + n
+    return out
 
 
 def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
@@ -426,6 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RegistryError, RulesError, UsageError) as exc:
         print(f"steppewatch: error: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:
+        print(f"steppewatch: error: {exc}; nothing was fetched: run again when it is back", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

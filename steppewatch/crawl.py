@@ -19,7 +19,7 @@ from typing import Any
 
 from steppewatch.config import Config
 from steppewatch.registry import Site
-from steppewatch.store import Store, check_key, open_store, redact
+from steppewatch.store import Store, check_key, check_store, open_store, redact
 
 PIPELINES = {
     "pipelines.items.ExtractPipeline": 100,
@@ -59,10 +59,17 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "LOG_LEVEL": "INFO",
         "LOG_FORMATTER": "spiders.middlewares.QuietDropLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {
+            "spiders.middlewares.NetGuardMiddleware": 60,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middlewares.BackoffRetryMiddleware": 550,
             "spiders.middlewares.FixedProxyMiddleware": 740,
         },
+        # http(s) only: no file://, ftp://, s3:// or data: fetches, whatever a page links to
+        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        "NETGUARD_ALLOW_PRIVATE": False,
+        "STORE_RETRY_TIMES": 3,
+        "STORE_RETRY_BACKOFF": 1.0,
+        "STORE_MAX_CONSECUTIVE_FAILURES": 5,
         "ITEM_PIPELINES": dict(PIPELINES),
         "STORE_URI": config.store,
         "INDEX_URL": config.index,
@@ -97,6 +104,7 @@ def run_crawl(
     from spiders.news import NewsSpider
 
     started = datetime.now(UTC)
+    check_store(open_store(config.store))  # before fetching anything: a rerun then starts clean
     settings = scrapy_settings(config, overrides)
     process = CrawlerProcess(settings)
     crawlers = []
@@ -182,6 +190,7 @@ def run_crawl_parallel(
     import sys
 
     started = datetime.now(UTC)
+    check_store(open_store(config.store))
     run_id = new_run_id(started)
     settings = {**config.scrapy, **(overrides or {})}
     env = dict(os.environ, STEPPEWATCH_STORE=config.store, STEPPEWATCH_INDEX_URL=config.index,
@@ -243,8 +252,13 @@ def merge_site_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
             if seen is None:
                 sources[src["url"]] = dict(src)
                 continue
-            for field in ("discovered", "fetched", "stored", "rejected"):  # split between shards
+            for field in ("discovered", "fetched", "stored", "rejected", "errors"):  # split between shards
                 seen[field] = (seen.get(field) or 0) + (src.get(field) or 0)
+            for field in ("error_kinds", "rejected_kinds"):
+                merged = dict(seen.get(field) or {})
+                for kind, n in (src.get(field) or {}).items():
+                    merged[kind] = merged.get(kind, 0) + n
+                seen[field] = merged
             seen["error"] = seen.get("error") or src.get("error")
     out["sources"] = list(sources.values())
     return out
@@ -272,7 +286,7 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
         "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {}, "outcome": {},
-        "sources": [],
+        "store_errors": {}, "not_stored": 0, "sources": [],
     }
     sources: dict[str, dict[str, Any]] = defaultdict(dict)
     for key, value in sorted(stats.items()):
@@ -297,11 +311,15 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
                  "items": info.get("items", 0), "discovered": info.get("discovered", 0),
                  "fetched": info.get("fetched", 0), "stored": info.get("stored", 0),
                  "rejected": info.get("rejected", 0), "errors": info.get("errors", 0),
-                 "error": info.get("error")}
+                 "error": info.get("error"),
+                 # per kind: the articles this source listed that failed (timeout, http_503…) or were rejected
+                 "error_kinds": {f[6:]: v for f, v in sorted(info.items()) if f.startswith("error:")},
+                 "rejected_kinds": {f[9:]: v for f, v in sorted(info.items()) if f.startswith("rejected:")}}
         if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
             out["sources"].append(entry)
     out["retries"] = {k.split("/", 1)[1]: v for k, v in stats.items()
                       if k.startswith("retry/") and not k.startswith("retry/reason_count")}
+    out["finish_reason"] = stats.get("finish_reason")
     registered = [s for s in out["sources"] if s["kind"] != "discovered_listing"]
     out["all_sources_failed"] = bool(registered) and all(s["error"] for s in registered)
     return out
@@ -310,10 +328,10 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
 def _totals(per_site: dict[str, dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Any] = {"discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
                               "rejected": defaultdict(int), "errors": defaultdict(int), "outcome": defaultdict(int),
-                              "keys_written": 0}
+                              "keys_written": 0, "not_stored": 0}
     for summary in per_site.values():
         totals["keys_written"] += summary.get("keys_written", 0)
-        for key in ("discovered", "fetched", "stored", "out_of_window"):
+        for key in ("discovered", "fetched", "stored", "out_of_window", "not_stored"):
             totals[key] += summary.get(key, 0)
         for group in ("rejected", "errors", "outcome"):
             for sub, n in summary.get(group, {}).items():

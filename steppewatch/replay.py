@@ -18,16 +18,32 @@ default ``charset`` (``none`` sends ``text/html`` with no charset parameter) and
       /feed.rss: {file: feed.rss, require_ua: "\\+https?://", else: {file: shell.html}}
       /archive?date=2024-12-01: {file: archive/2024-12-01.html}
 
+Faults, for the reliability tests (``fault:`` with its options):
+
+      /slow/: {fault: hang, seconds: 5}          # accept, say nothing, close after 5 s
+      /reset/: {fault: reset}                    # close the connection with a TCP RST
+      /cut/: {fault: truncate, file: a.html}     # promise the whole body, send half, close
+      /bomb/: {fault: gzip_bomb, size: 1073741824}  # Content-Encoding: gzip inflating to 1 GiB
+      /huge/: {fault: big, size: 12582912}       # a 12 MiB page (Content-Length sent)
+      /flood/: {fault: big_stream, size: 12582912}  # 12 MiB with no Content-Length
+      /noise/: {fault: binary, size: 20000}      # random bytes served as text/html
+
 Every request is logged (method, host, path, user agent) so tests can count fetches.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import random
 import re
+import socket
+import struct
 import threading
+import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -169,6 +185,8 @@ class ReplayServer:
             chosen = {k: v for k, v in rule.items() if k not in ("require_ua", "else")}
             return self._apply(site, target, chosen if ok else rule.get("else", {}), nth, ua)
         headers = {str(k): str(v) for k, v in (rule.get("headers") or {}).items()}
+        if "fault" in rule:
+            return self._fault(site, target, rule, headers, nth, ua)
         if "redirect" in rule:
             headers["Location"] = rule["redirect"]
             return int(rule.get("status", 301)), headers, b""
@@ -193,6 +211,44 @@ class ReplayServer:
                 ctype += f"; charset={charset}"
         headers.setdefault("Content-Type", ctype)
         return status, headers, path.read_bytes()
+
+
+    def _fault(self, site: _Site, target: str, rule: dict[str, Any], headers: dict[str, str], nth: int,
+               ua: str) -> tuple[int, dict[str, str], bytes]:
+        """A misbehaving response; the handler acts on ``X-Replay-Fault`` (never sent)."""
+        fault = str(rule["fault"])
+        size = int(rule.get("size", 0))
+        headers[_FAULT] = fault
+        if fault == "hang":
+            headers[_FAULT_SECONDS] = str(rule.get("seconds", 60))
+            return 200, headers, b""
+        if fault == "truncate":
+            status, file_headers, body = self._apply(site, target, {k: v for k, v in rule.items() if k != "fault"},
+                                                     nth, ua)
+            return status, {**file_headers, **headers}, body
+        if fault == "gzip_bomb":
+            headers.update({"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"})
+            return 200, headers, _gzip_zeros(size or 1 << 30)
+        if fault in ("big", "big_stream"):
+            headers["Content-Type"] = "text/html; charset=utf-8"
+            chunk = b"<p>" + b"filler " * 140 + b"</p>\n"
+            return 200, headers, b"<html><body>" + chunk * (size // len(chunk) + 1)
+        if fault == "binary":
+            headers["Content-Type"] = "text/html; charset=utf-8"
+            return 200, headers, random.Random(target).randbytes(size or 20_000)
+        return 200, headers, b""  # reset: the handler closes before answering
+
+
+_FAULT = "X-Replay-Fault"
+_FAULT_SECONDS = "X-Replay-Fault-Seconds"
+
+
+@lru_cache(maxsize=4)
+def _gzip_zeros(size: int) -> bytes:
+    out = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    parts = [out.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + out.flush()
 
 
 def _file_for(target: str) -> str:
@@ -223,13 +279,31 @@ class _Handler(BaseHTTPRequestHandler):
             host = (self.headers.get("Host") or "").split(":")[0].lower()
             target = self.path
         status, headers, body = self.replay.respond(host, target, self.headers.get("User-Agent", ""), self.command)
+        fault = headers.pop(_FAULT, None)
+        if fault == "hang":
+            time.sleep(float(headers.pop(_FAULT_SECONDS)))
+            self.close_connection = True
+            return
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if fault == "big_stream":  # no length: the body ends when the connection closes
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if send_body:
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body[: len(body) // 2] if fault == "truncate" else body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up on a fault, as it should
+                pass
+        if fault == "truncate":
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .hits
         pass

@@ -37,6 +37,8 @@ class Store(Protocol):
 
     def list(self, prefix: str = "") -> list[str]: ...
 
+    def check(self) -> None: ...
+
 
 def check_key(key: str) -> str:
     if not _KEY_RE.match(key) or any(part in (".", "..") for part in key.split("/")):
@@ -67,6 +69,11 @@ class LocalStore:
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise PermissionError(f"{self.root} is not writable")
 
     def put(self, key: str, data: bytes, content_type: str, content_encoding: str | None = None,
             metadata: dict[str, str] | None = None) -> None:
@@ -125,7 +132,9 @@ class S3Store:
 
             self._client = boto3.client(
                 "s3",
-                config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8},
+                # a few quick attempts here; the store pipeline retries a whole commit with
+                # longer pauses, and gives up on the run if the store stays down
+                config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 4},
                                   connect_timeout=5, read_timeout=30),
             )
         return self._client
@@ -160,6 +169,9 @@ class S3Store:
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
 
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
@@ -187,6 +199,26 @@ def redact(uri: str) -> str:
         return uri
     netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return parts._replace(netloc=netloc).geturl()
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.I)
+
+
+def redact_text(text: str) -> str:
+    """Any ``scheme://user:password@`` in a message, with the password replaced."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be written: checked before a crawl fetches anything."""
+
+
+def check_store(store: Store) -> None:
+    """Raise StoreUnavailable (naming the store, never its credentials) unless it can be written."""
+    try:
+        store.check()
+    except Exception as exc:  # what exactly failed is in the message
+        raise StoreUnavailable(f"store {redact(store.uri)} unavailable: {redact_text(str(exc))}") from None
 
 
 def open_store(uri: str | os.PathLike[str]) -> Store:
