@@ -117,10 +117,17 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     else:
         summary = run_crawl(sites, since, until, config, overrides, run_id=args.run_id)
     print_summary(summary, as_json=args.json)
+    incomplete = False
     if summary["totals"]["not_stored"]:
         errors = ", ".join(f"{k}={v}" for k, v in sorted(_store_errors(summary).items()))
         print(f"steppewatch: error: {summary['totals']['not_stored']} articles could not be stored ({errors}); "
               f"nothing half-written is kept: run the same window again to complete it", file=sys.stderr)
+        incomplete = True
+    if summary.get("manifest_error"):
+        print(f"steppewatch: error: the run's manifest could not be written ({summary['manifest_error']}); "
+              f"run the same window again", file=sys.stderr)
+        incomplete = True
+    if incomplete:
         return 3
     return 1 if len(summary["totals"]["sites_all_sources_failed"]) == len(sites) else 0
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from steppewatch.config import Config
 from steppewatch.registry import Site
-from steppewatch.store import Store, check_key, check_store, open_store, redact
+from steppewatch.store import Store, check_key, check_store, open_store, redact, redact_text
 
 PIPELINES = {
     "pipelines.items.ExtractPipeline": 100,
@@ -264,8 +264,21 @@ def merge_site_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def write_manifest(store: Store, summary: dict[str, Any], written: set[str], deleted: set[str]) -> str:
-    """``runs/<run_id>.json``: window, sites, counts and the keys this run wrote and deleted."""
+def write_manifest(store: Store, summary: dict[str, Any], written: set[str], deleted: set[str]) -> str | None:
+    """``runs/<run_id>.json``: window, sites, counts and the keys this run wrote and deleted.
+
+    A store that fails now (after the crawl) leaves no manifest: the summary says so
+    (``manifest_error``) and the CLI exits 3, so the window is run again.
+    """
+    try:
+        return _write_manifest(store, summary, written, deleted)
+    except Exception as exc:  # the run's records are stored or not; only its manifest is missing
+        summary["manifest"] = None
+        summary["manifest_error"] = redact_text(f"{type(exc).__name__}: {exc}")[:500]
+        return None
+
+
+def _write_manifest(store: Store, summary: dict[str, Any], written: set[str], deleted: set[str]) -> str:
     manifest = {
         "run_id": summary["run_id"], "since": summary["since"], "until": summary["until"],
         "started": summary["started"], "finished": summary["finished"],
