@@ -198,6 +198,16 @@ class NewsSpider(scrapy.Spider):
     def _article_requests(self, response: Response, entries: list[Entry]) -> list[Request]:
         return list(self._iter_article_requests(response, entries))
 
+    def _should_fetch(self, url: str) -> bool:
+        """The index's URL check; if the index cannot answer, fetch (storing finds a known article)."""
+        assert self.index is not None
+        try:
+            return self.index.should_fetch(url, reprocess=self.reprocess)
+        except Exception as exc:  # an index outage must not lose the rest of a sitemap
+            self.inc("index_lookup_errors")
+            self.logger.warning("index lookup failed, fetching %s: %s", url, type(exc).__name__)
+            return True
+
     def _iter_article_requests(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
         """Requests for the listed articles worth fetching, made as Scrapy takes them.
 
@@ -223,7 +233,7 @@ class NewsSpider(scrapy.Spider):
             self._queued.add(url)
             if self.shard[1] > 1 and shard_of(url, self.shard[1]) != self.shard[0]:
                 continue  # another crawl process of this run fetches it
-            if self.index is not None and not self.index.should_fetch(url, reprocess=self.reprocess):
+            if self.index is not None and not self._should_fetch(url):
                 self.inc("skipped/already_stored")
                 continue
             published = entry.published

@@ -19,8 +19,8 @@ from typing import Any
 
 from steppewatch.alerts.rules import RulesError
 from steppewatch.config import Config
+from steppewatch.errors import IndexUnavailable, StoreUnavailable
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
-from steppewatch.store import StoreUnavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = PROJECT_ROOT / "tests" / "fixtures"
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RegistryError, RulesError, UsageError) as exc:
         print(f"steppewatch: error: {exc}", file=sys.stderr)
         return 2
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, IndexUnavailable) as exc:
         print(f"steppewatch: error: {exc}; nothing was fetched: run again when it is back", file=sys.stderr)
         return 3
 

@@ -105,6 +105,10 @@ def run_crawl(
 
     started = datetime.now(UTC)
     check_store(open_store(config.store))  # before fetching anything: a rerun then starts clean
+    if settings_enable_dedup(overrides):
+        from steppewatch.index import check_index
+
+        check_index(config.index)
     settings = scrapy_settings(config, overrides)
     process = CrawlerProcess(settings)
     crawlers = []
@@ -140,6 +144,11 @@ def run_crawl(
     }
     write_manifest(open_store(config.store), summary, written, deleted)
     return summary
+
+
+def settings_enable_dedup(overrides: dict[str, Any] | None) -> bool:
+    value = (overrides or {}).get("DEDUP_ENABLED", True)
+    return str(value).lower() not in ("0", "false", "no", "off")
 
 
 def read_keys_logs(paths: Iterable[str]) -> tuple[set[str], set[str]]:
@@ -191,6 +200,9 @@ def run_crawl_parallel(
 
     started = datetime.now(UTC)
     check_store(open_store(config.store))
+    from steppewatch.index import check_index
+
+    check_index(config.index)
     run_id = new_run_id(started)
     settings = {**config.scrapy, **(overrides or {})}
     env = dict(os.environ, STEPPEWATCH_STORE=config.store, STEPPEWATCH_INDEX_URL=config.index,

@@ -40,8 +40,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from steppewatch import dedup
+from steppewatch.errors import IndexUnavailable
 from steppewatch.models import Article
-from steppewatch.store import Store, article_key, check_key, raw_key, redact
+from steppewatch.store import Store, article_key, check_key, raw_key, redact, redact_text
 
 DEFAULT_INDEX_URL = "sqlite:///data/index.sqlite"
 
@@ -198,6 +199,18 @@ def shared_index(crawler: Any) -> Index:
         index = Index(settings.get("INDEX_URL") or index_url(), policy)
         crawler._steppewatch_index = index
     return index
+
+
+def check_index(url: str) -> None:
+    """Raise IndexUnavailable (naming the database, never its password) unless it answers."""
+    try:
+        index = Index(url)
+        with index._read() as conn:
+            conn.execute(sa.select(sa.literal(1)))
+        index.engine.dispose()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
+        raise IndexUnavailable(f"index {redact(url)} unavailable: {redact_text(reason)}") from None
 
 
 class Index:

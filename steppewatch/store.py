@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from steppewatch.errors import StoreUnavailable
+
 _SEQUENCE = itertools.count()
 _KEY_RE = re.compile(r"^[A-Za-z0-9=_.\-]+(/[A-Za-z0-9=_.\-]+)*$")
 
@@ -207,10 +209,6 @@ _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.I)
 def redact_text(text: str) -> str:
     """Any ``scheme://user:password@`` in a message, with the password replaced."""
     return _URL_PASSWORD.sub(r"\1***@", text)
-
-
-class StoreUnavailable(RuntimeError):
-    """The store cannot be written: checked before a crawl fetches anything."""
 
 
 def check_store(store: Store) -> None:
