@@ -50,12 +50,15 @@ def _cyrillic_score(text: str) -> float:
     letters = _NON_LETTERS.sub("", text)
     if not letters:
         return 0.0
-    lower = sum(map(str.islower, letters)) / len(letters)
     cyr = _NON_CYRILLIC.sub("", letters)
-    if len(cyr) > len(letters) / 2:
+    # Cyrillic decides as soon as there is enough of it, even on a page of mostly Latin
+    # markup and English: the codepages differ only in how they read the high bytes
+    if len(cyr) > min(len(letters) / 2, 200):
+        lower = sum(map(str.islower, cyr)) / len(cyr)
         folded = cyr.lower()
         common = sum(folded.count(c) for c in _FREQUENT) / len(cyr)
     else:  # Latin text is mostly plain ASCII letters; Cyrillic read as cp1252 is not
+        lower = sum(map(str.islower, letters)) / len(letters)
         common = (len(letters) - len(_ASCII.sub("", letters))) / len(letters)
     junk = len(_JUNK.findall(text))
     return common + 0.3 * lower - 5 * junk / max(len(text), 1)

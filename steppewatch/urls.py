@@ -58,9 +58,23 @@ def strip_amp(url: str) -> str:
     return urlunsplit((parts.scheme, host, path or "/", parts.query, ""))
 
 
+def _ascii_host(host: str) -> str:
+    """A host name as DNS sees it: lower case, no trailing dot, IDNA (``пример.kz`` -> ``xn--e1afmkfd.kz``)."""
+    host = host.lower().rstrip(".")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 def in_domains(url: str, domains: list[str]) -> bool:
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    return any(host == d or host.endswith("." + d) for d in domains)
+    """Whether the URL's host is one of ``domains`` or below one, IDN spellings compared as IDNA."""
+    try:
+        host = _ascii_host(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+    allowed = [_ascii_host(d) for d in domains]
+    return bool(host) and any(host == d or host.endswith("." + d) for d in allowed)
 
 
 def canonical_url(
