@@ -1,0 +1,202 @@
+"""Nobody let in: the crawler stays on its sites and off the machine's own network, no
+secret reaches a log, a manifest, an XCom value or an error message, page content cannot
+steer where things are stored, alert mail escapes what it quotes, and configuration and
+XML are parsed safely."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from steppewatch.replay import ReplayServer
+from tests.conftest import S3_ENV, SMTPSink, free_port
+from tests.reliability.helpers import (
+    SiteSpec,
+    article_html,
+    crawl,
+    write_registry,
+    write_site,
+)
+
+
+def test_offsite_and_non_http_links_are_never_requested(tmp_path: Path) -> None:
+    items = "".join(f"<item><title>x</title><link>{link}</link></item>" for link in (
+        "http://elsewhere.test/news/1/", "https://evil.example/steal", "file:///etc/passwd", "ftp://site.test/x",
+        "javascript:fetch('http://evil.example')", "gopher://site.test/1"))
+    entry = write_site(tmp_path / "sites", SiteSpec("site.test", "site", articles=2, feed_items=[items]))
+    (tmp_path / "sites" / "elsewhere.test").mkdir()
+    with ReplayServer(tmp_path / "sites") as server:
+        result = crawl(write_registry(tmp_path / "sites.yaml", [entry]), str(tmp_path / "store"),
+                       f"sqlite:///{tmp_path}/i.sqlite", server.url)
+        hosts = {h.host for h in server.hits}
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert hosts == {"site.test"}
+    assert result.summary["sites"]["site"]["stored"] == 2
+
+
+def test_hosts_on_the_machines_own_network_are_refused(tmp_path: Path) -> None:
+    """Loopback, private and link-local targets are refused, by address or by what a name resolves to."""
+    import asyncio
+
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
+
+    from spiders.middlewares import NetGuardMiddleware
+    from steppewatch.registry import RegistryError, load_registry
+
+    guard = NetGuardMiddleware()
+    for url in ("http://127.0.0.1:8080/", "http://localhost/admin", "http://10.1.2.3/", "http://192.168.0.1/",
+                "http://[::1]/", "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://0.0.0.0/",
+                "file:///etc/passwd", "ftp://site.test/x"):
+        with pytest.raises(IgnoreRequest, match="refused"):
+            asyncio.run(guard.process_request(Request(url)))
+    assert asyncio.run(guard.process_request(Request("http://steppe-times.test/news/1/"))) is None  # no such name here
+    assert asyncio.run(NetGuardMiddleware(allow_private=True).process_request(Request("http://127.0.0.1/"))) is None
+    # and the registry does not take an address for a site's domain in the first place
+    (tmp_path / "sites.yaml").write_text(yaml.safe_dump({"sites": [{
+        "id": "inside", "name": "x", "country": "KZ", "allowed_domains": ["127.0.0.1"],
+        "feeds": [{"url": "http://127.0.0.1/feed.xml"}]}]}))
+    with pytest.raises(RegistryError, match="not a domain name"):
+        load_registry(tmp_path / "sites.yaml")
+
+
+def test_a_redirect_to_the_cloud_metadata_address_is_refused(tmp_path: Path) -> None:
+    spec = SiteSpec("meta.test", "meta", articles=1,
+                    extra={"/go/": {"redirect": "http://169.254.169.254/latest/meta-data/iam/", "status": 302}},
+                    registry_extra={"allowed_domains": ["meta.test", "169.254.169.254"]})  # past the offsite check
+    entry = write_site(tmp_path / "sites", spec)
+    with ReplayServer(tmp_path / "sites") as server:
+        result = crawl(write_registry(tmp_path / "sites.yaml", [entry]), str(tmp_path / "store"),
+                       f"sqlite:///{tmp_path}/i.sqlite", server.url)
+        hosts = {h.host for h in server.hits}
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "169.254.169.254" not in hosts
+    site = result.summary["sites"]["meta"]
+    assert site["errors"].get("refused") == 1 and site["refused"] == {"private_address": 1} and site["stored"] == 1
+
+
+def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_server: str, pg_index_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    pg_secret, proxy_secret, smtp_secret = "pg-Secr3t-pw", "proxy-Secr3t-pw", "smtp-Secr3t-pw"
+    secrets = [S3_ENV["AWS_SECRET_ACCESS_KEY"], pg_secret, proxy_secret, smtp_secret]
+    bucket = f"sw-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
+    entry = write_site(tmp_path / "sites", SiteSpec("secret.test", "secret", articles=3))
+    registry = write_registry(tmp_path / "sites.yaml", [entry])
+    # the machine's PostgreSQL trusts local connections: the password is carried, never checked
+    index = pg_index_url.replace("postgres@", f"postgres:{pg_secret}@")
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [{"name": "grain", "query": '"grain exports"',
+                                                "recipients": ["desk@example.org"]}]}))
+    with ReplayServer(tmp_path / "sites") as server:
+        proxy = server.url.replace("http://", f"http://crawler:{proxy_secret}@")
+        env = {**S3_ENV, "AWS_ENDPOINT_URL": moto_server, "STEPPEWATCH_ALERTS": str(rules),
+               "STEPPEWATCH_SMTP_URL": f"smtp://ops:{smtp_secret}@127.0.0.1:{free_port()}"}
+        result = crawl(registry, f"s3://{bucket}/news", index, proxy, env=env, extra=["LOG_LEVEL=DEBUG"])
+        assert result.returncode == 0, result.stderr[-2000:]
+        for key, value in {**env, "STEPPEWATCH_SITES": str(registry), "STEPPEWATCH_STORE": f"s3://{bucket}/news",
+                           "STEPPEWATCH_INDEX_URL": index, "STEPPEWATCH_PROXY": proxy}.items():
+            monkeypatch.setenv(key, value)
+        from steppewatch.airflow_tasks import crawl_window, match_alerts, send_alerts
+
+        xcom = crawl_window("secret", "2024-12-01T00:00:00+00:00", "2024-12-08T00:00:00+00:00")
+        matched = match_alerts(result.summary["run_id"])  # the run that stored the articles
+        sent = send_alerts()  # the SMTP server is not there: the attempts fail and are recorded
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(index, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        errors = [row[0] for row in conn.exec_driver_sql("SELECT last_error FROM alert_outbox")]
+    engine.dispose()
+    assert errors and all(errors), (matched, sent)
+    s3 = boto3.client("s3", endpoint_url=moto_server)
+    manifests = [s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
+                 for o in s3.list_objects_v2(Bucket=bucket, Prefix="news/runs/")["Contents"]]
+    captured = "\n".join([result.stdout, result.stderr, json.dumps(xcom), json.dumps(matched), json.dumps(sent),
+                          *errors, *manifests])
+    assert manifests and "secret.test" in captured
+    for secret in secrets:
+        assert secret not in captured, f"a secret leaked: {secret}"
+
+
+def test_page_content_cannot_steer_store_keys_or_paths(tmp_path: Path) -> None:
+    from pipelines.extract import extract_page
+    from steppewatch.index import Index
+    from steppewatch.registry import adhoc_site
+    from steppewatch.store import LocalStore, check_key
+
+    site = adhoc_site("http://steer.test/")
+    store = LocalStore(tmp_path / "store")
+    index = Index(f"sqlite:///{tmp_path}/i.sqlite")
+    for n, (canonical, title) in enumerate([("http://steer.test/../../../../etc/passwd", "../../etc/passwd"),
+                                            ("http://steer.test/%2e%2e/%2e%2e/x", "..\\..\\windows"),
+                                            ("/..;/..;/root/.ssh/id_rsa", "<x>/tmp/owned</x>")]):
+        page = article_html("http://steer.test/ok/", title, "2024-12-03T10:00:00+00:00", 30 + n).replace(
+            'href="http://steer.test/ok/"', f'href="{canonical}"')
+        article = extract_page(page.encode(), f"http://steer.test/a{n}/", site, content_type="text/html")
+        index.commit(article, page.encode(), store)
+    written = [p.relative_to(tmp_path / "store").as_posix() for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert len(written) == 6
+    for key in written:
+        assert re.fullmatch(r"(articles|raw)/site=adhoc/date=2024-12-03/[0-9a-f]{16}\.(json|html\.gz)", key), key
+    for bad in ("../x", "articles/../../x", "/etc/passwd", "a/./b", "a\\b"):
+        with pytest.raises(ValueError):
+            check_key(bad)
+
+
+def test_alert_mail_escapes_article_content_and_headers_cannot_be_injected(tmp_path: Path) -> None:
+    from steppewatch.alerts.mail import SMTPMailer
+    from tests.test_alerts import _article, _outbox
+
+    outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Astana", "recipients": ["a@example.org"]}])
+    key = _article(store, index, "Astana\r\nBcc: victim@evil.example\r\nX-Injected: 1",
+                   "Astana <img src=x onerror=alert(1)> and <a href='javascript:x'>link</a>.\nAstana again.")
+    outbox.match_keys([key])
+    sink = SMTPSink().start()
+    try:
+        assert outbox.send(SMTPMailer("127.0.0.1", sink.port))["immediate_sent"] == 1
+    finally:
+        sink.stop()
+    (rcpts, raw), = sink.messages
+    message = sink.parsed()[0]
+    assert rcpts == ["a@example.org"] and message["Bcc"] is None and message["X-Injected"] is None
+    html = message.get_body(("html",)).get_content()
+    assert "<img" not in html and "&lt;img" in html and "<a href='javascript" not in html
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
+    from steppewatch.alerts.rules import RulesError, load_rules
+    from steppewatch.registry import RegistryError, load_registry
+
+    marker = tmp_path / "pwned"
+    payload = f"!!python/object/apply:os.system ['touch {marker}']"
+    (tmp_path / "sites.yaml").write_text(f"sites:\n  - {payload}\n")
+    (tmp_path / "alerts.yaml").write_text(f"rules:\n  - {payload}\n")
+    with pytest.raises(RegistryError):
+        load_registry(tmp_path / "sites.yaml")
+    with pytest.raises(RulesError):
+        load_rules(tmp_path / "alerts.yaml")
+    assert not marker.exists()
+    assert yaml.safe_load("a: 1") == {"a": 1}
+
+
+def test_xml_never_fetches_a_dtd_or_external_entity(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from spiders.discovery import parse_feed, parse_sitemap
+
+    (tmp_path / "sites").mkdir()
+    with ReplayServer(tmp_path / "sites") as srv:
+        dtd = srv.url + "/evil.dtd"
+        body = (f"<?xml version='1.0'?><!DOCTYPE rss SYSTEM '{dtd}' [<!ENTITY e SYSTEM '{srv.url}/x'>]>"
+                f"<rss><channel><item><title>&e;</title><link>http://x.test/a</link></item></channel></rss>").encode()
+        parse_feed(body, "http://x.test/feed", ZoneInfo("UTC"))
+        parse_sitemap(body.replace(b"rss", b"urlset"), "http://x.test/s.xml", ZoneInfo("UTC"))
+        assert srv.hits == [], "the parser made a request"
