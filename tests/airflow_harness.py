@@ -107,6 +107,15 @@ class Airflow:
                 os.killpg(pgid, signal.SIGKILL)  # children that outlived their parent
             except ProcessLookupError:
                 pass
+        # task processes that started sessions of their own are found by their AIRFLOW_HOME
+        deadline = time.monotonic() + 60
+        while (stray := self.leftovers()) and time.monotonic() < deadline:
+            for pid in stray:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.5)
         self.engine.dispose()
 
     def leftovers(self) -> list[str]:
@@ -119,7 +128,7 @@ class Airflow:
                 environ = Path(f"/proc/{pid}/environ").read_bytes()
             except OSError:
                 continue
-            if f"AIRFLOW_HOME={self.home}".encode() in environ.split(b"\0"):
+            if f"AIRFLOW_HOME={self.home}".encode() in environ.split(b"\0") and not _zombie(pid):
                 found.append(pid)
         return found
 
@@ -183,6 +192,13 @@ class Airflow:
                           "where dag_id = :dag and state != 'success'", dag=dag_id)
         logs = sorted((self.home / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)
         return f"{rows}\n" + "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2500:]}" for p in logs[-3:])
+
+
+def _zombie(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True  # gone
 
 
 def worker_hostname() -> str:

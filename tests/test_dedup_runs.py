@@ -192,7 +192,8 @@ def test_two_crawl_processes_store_what_one_does(server, tmp_path: Path) -> None
     two = crawl(server, tmp_path / "two", flags=["--processes", "2"])
     assert stored(two) == stored(one) and len(stored(one)) >= 20
     assert two.summary["processes"] == 2 and len(two.summary["shard_runs"]) == 2
-    assert two.summary["totals"]["stored"] == one.summary["totals"]["stored"]
+    # (how many were "stored" rather than "alias" depends on which copy a process met first;
+    # what ends up in the store does not)
     manifest = json.loads((tmp_path / "two" / two.summary["manifest"]).read_text())
     first = json.loads((tmp_path / "one" / one.summary["manifest"]).read_text())
     assert sorted(manifest["keys_written"]) == sorted(first["keys_written"])
