@@ -148,6 +148,26 @@ class Airflow:
         assert proc.returncode == 0, f"airflow {' '.join(args)}: {proc.stderr[-3000:]}"
         return proc.stdout
 
+    def backfill_create(self, dag_id: str, *args: str) -> str:
+        """``airflow backfill create``, again after "database is locked" once it is safe.
+
+        Airflow commits the backfill row before creating its runs and removes it when a lock
+        error interrupts that (best effort); a retry must wait until no half-made backfill
+        of this DAG is still open (the scheduler completes one it could not remove), or it
+        meets AlreadyRunningBackfill.
+        """
+        for _attempt in range(5):
+            before = self.query("select coalesce(max(id), 0) from backfill where dag_id = :d", d=dag_id)[0][0]
+            proc = subprocess.run([str(BIN / "airflow"), "backfill", "create", "--dag-id", dag_id, *args],
+                                  env=self.env, cwd=self.home, capture_output=True, text=True, timeout=300)
+            if proc.returncode == 0 or "database is locked" not in proc.stderr:
+                break
+            self.wait("a half-made backfill to be removed or completed", lambda before=before: not self.query(
+                "select id from backfill where dag_id = :d and id > :b and completed_at is null", d=dag_id, b=before),
+                timeout=300)
+        assert proc.returncode == 0, f"airflow backfill create {dag_id}: {proc.stderr[-3000:]}"
+        return proc.stdout
+
     def query(self, sql: str, **params: Any) -> list[tuple]:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(sa.text(sql), params)]

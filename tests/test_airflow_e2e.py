@@ -127,8 +127,7 @@ def test_backfill_create_covers_three_days_and_emails_nothing(stack: dict) -> No
     sent_before = len(smtp.messages)
     # Airflow starts a backfill's runs only while the DAG is unpaused
     airflow.cli("dags", "unpause", "steppewatch_kazinfo")
-    airflow.cli("backfill", "create", "--dag-id", "steppewatch_kazinfo", "--from-date", "2024-12-02",
-                "--to-date", "2024-12-04")
+    airflow.backfill_create("steppewatch_kazinfo", "--from-date", "2024-12-02", "--to-date", "2024-12-04")
     runs = airflow.wait_runs("steppewatch_kazinfo", 3, run_type="backfill")
     intervals = [(utc(r[3]), utc(r[4])) for r in runs]
     assert len(runs) == 3 and all(e - s == timedelta(days=1) for s, e in intervals)
@@ -151,8 +150,8 @@ def test_backfill_create_covers_three_days_and_emails_nothing(stack: dict) -> No
 
     airflow.wait("the backfill to be marked complete", lambda: completed(1))
     before = snapshot(stack["store"])
-    airflow.cli("backfill", "create", "--dag-id", "steppewatch_kazinfo", "--from-date", "2024-12-02",
-                "--to-date", "2024-12-04", "--reprocess-behavior", "completed")
+    airflow.backfill_create("steppewatch_kazinfo", "--from-date", "2024-12-02", "--to-date", "2024-12-04",
+                            "--reprocess-behavior", "completed")
     airflow.wait("the re-run backfill to complete", lambda: completed(2))
     rerun = airflow.query("select count(*) from dag_run where dag_id = 'steppewatch_kazinfo' and clear_number > 0 "
                           "and backfill_id = (select max(id) from backfill)")
