@@ -48,6 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.throughput import fresh_pg  # noqa: E402
 from steppewatch import dedup  # noqa: E402
 from steppewatch.index import Index, url_hash  # noqa: E402
 from steppewatch.models import Article, article_id, content_hash  # noqa: E402
@@ -214,17 +215,6 @@ def unrelated_jaccard(vocab: Vocabulary, pairs: int = 300) -> float:
         b = {vocab.shingle[w] for w in vocab.text(rng, 350)} - {None}
         values.append(dedup.jaccard(a, b))
     return statistics.median(values)
-
-
-def fresh_pg(admin_url: str, name: str) -> str:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def run_backend(label: str, url: str, path: Path | None, sizes: list[int], args: argparse.Namespace,
