@@ -125,6 +125,7 @@ class StorePipeline:
         self.retry_backoff = retry_backoff
         self.max_consecutive_failures = max_consecutive_failures
         self.consecutive_failures = 0
+        self._closing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
@@ -176,7 +177,9 @@ class StorePipeline:
         logger.error("not stored after %d attempt(s) (%s): %s: %s", attempts, kind, url, redact_text(str(exc))[:500])
         if self.consecutive_failures == self.max_consecutive_failures:
             logger.error("%d articles in a row could not be stored: closing the crawl", self.consecutive_failures)
-            asyncio.get_running_loop().create_task(self.crawler.engine.close_spider_async(reason="store_unavailable"))
+            # kept referenced: the loop holds tasks only weakly
+            self._closing = asyncio.get_running_loop().create_task(
+                self.crawler.engine.close_spider_async(reason="store_unavailable"))
 
 
 def store_error_kind(exc: BaseException) -> tuple[str, bool]:
