@@ -100,16 +100,17 @@ def run_crawl(
 ) -> dict[str, Any]:
     """Crawl the sites over [since, until) in this process; return the run summary."""
     from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
 
     from spiders.news import NewsSpider
 
     started = datetime.now(UTC)
+    settings = scrapy_settings(config, overrides)
     check_store(open_store(config.store))  # before fetching anything: a rerun then starts clean
-    if settings_enable_dedup(overrides):
+    if Settings(settings).getbool("DEDUP_ENABLED"):
         from steppewatch.index import check_index
 
         check_index(config.index)
-    settings = scrapy_settings(config, overrides)
     process = CrawlerProcess(settings)
     crawlers = []
     # A backfill discovers tens of thousands of articles at once (sitemaps list them all):
@@ -144,11 +145,6 @@ def run_crawl(
     }
     write_manifest(open_store(config.store), summary, written, deleted)
     return summary
-
-
-def settings_enable_dedup(overrides: dict[str, Any] | None) -> bool:
-    value = (overrides or {}).get("DEDUP_ENABLED", True)
-    return str(value).lower() not in ("0", "false", "no", "off")
 
 
 def read_keys_logs(paths: Iterable[str]) -> tuple[set[str], set[str]]:
