@@ -89,7 +89,7 @@ bands = sa.Table(
     sa.Column("hash", sa.BigInteger, nullable=False),
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("article_id", sa.String(16), nullable=False),
-    sa.PrimaryKeyConstraint("band", "hash", "article_id"),
+    sa.PrimaryKeyConstraint("band", "hash", "day", "article_id"),
     sqlite_with_rowid=False,  # one B-tree, clustered on the key (migration 0005)
 )
 alert_outbox = sa.Table(
@@ -485,13 +485,15 @@ class Index:
         The band hashes are recomputed from the stored shingle set: band rows have no
         index on article_id, and a scan of 64 rows per stored article would not scale.
         """
-        data = conn.execute(sa.select(shingles.c.data).where(shingles.c.article_id == article_id)).scalar()
-        if data is None:
+        row = conn.execute(sa.select(shingles.c.data, shingles.c.day)
+                           .where(shingles.c.article_id == article_id)).first()
+        if row is None:
             return
-        rows = [{"b": b, "h": h, "a": article_id}
-                for b, h in enumerate(dedup.band_hashes(dedup.signature(dedup.unpack(data))))]
+        rows = [{"b": b, "h": h, "d": row.day, "a": article_id}
+                for b, h in enumerate(dedup.band_hashes(dedup.signature(dedup.unpack(row.data))))]
         conn.execute(bands.delete().where(bands.c.band == sa.bindparam("b"), bands.c.hash == sa.bindparam("h"),
-                                          bands.c.article_id == sa.bindparam("a")), rows)
+                                          bands.c.day == sa.bindparam("d"), bands.c.article_id == sa.bindparam("a")),
+                     rows)
         conn.execute(shingles.delete().where(shingles.c.article_id == article_id))
 
     def _add_urls(self, conn: Connection, article_id: str, forms: set[str]) -> None:
@@ -677,12 +679,18 @@ def _candidates_query() -> sa.Select[Any]:
     Built once: constructing 64 (band, hash) comparisons per article cost more than the
     query itself.
     """
-    match = sa.or_(*[sa.and_(bands.c.band == b, bands.c.hash == sa.bindparam(f"h{b}", type_=sa.BigInteger))
-                     for b in range(dedup.BANDS)])
+    lo, hi = sa.bindparam("lo"), sa.bindparam("hi")
+    # one range scan of the primary key (band, hash, day, …) per band, reading only rows
+    # within the window; as a UNION ALL, PostgreSQL answers each from the index alone
+    # (an OR of the 64 would be a bitmap scan, which visits the table for every row)
+    hits = sa.union_all(*[
+        sa.select(bands.c.article_id).where(bands.c.band == b,
+                                            bands.c.hash == sa.bindparam(f"h{b}", type_=sa.BigInteger),
+                                            bands.c.day >= lo, bands.c.day <= hi)
+        for b in range(dedup.BANDS)]).subquery("hits")
     shared = sa.func.count().label("shared")
-    return (sa.select(bands.c.article_id, shared)
-            .where(match, bands.c.day >= sa.bindparam("lo"), bands.c.day <= sa.bindparam("hi"))
-            .group_by(bands.c.article_id).order_by(shared.desc(), bands.c.article_id).limit(50))
+    return (sa.select(hits.c.article_id, shared)
+            .group_by(hits.c.article_id).order_by(shared.desc(), hits.c.article_id).limit(50))
 
 
 def _gzip(raw: bytes) -> bytes:

@@ -165,3 +165,42 @@ def test_story_id_is_the_earliest_publication_whatever_the_order(index: Index, t
     with index.engine.connect() as conn:
         rows = conn.execute(sa.select(alert_outbox.c.rule, alert_outbox.c.story_id)).all()
     assert [tuple(r) for r in rows] == [("r", original.id)], "the alert row follows, so the story is not re-alerted"
+
+
+def test_band_key_migration_keeps_every_row_both_ways(index: Index, tmp_path: Path) -> None:
+    """0006 re-keys the LSH bands by day; down to 0005 and up again, nothing is lost."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    import steppewatch.index as index_module
+    from steppewatch import dedup
+
+    store = LocalStore(tmp_path / "s")
+    original = make("http://steppe-times.test/dubnov/", seed_text(0))
+    index.commit(original, b"1", store)
+    index.commit(make("http://steppe-times.test/korybko/", seed_text(1)), b"2", store)
+    changed = make(original.url, seed_text(0) + "\nUpdated: the talks resume on Monday.")
+    index.commit(changed, b"3", store)  # a new version: its old band rows are deleted by key, day included
+
+    def band_rows() -> list[tuple]:
+        with index.engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(sa.text("SELECT band, hash, day, article_id FROM bands")))
+
+    def key_columns() -> list[str]:
+        return sa.inspect(index.engine).get_pk_constraint("bands")["constrained_columns"]
+
+    before = band_rows()
+    assert len(before) == 2 * dedup.BANDS
+    assert key_columns() == ["band", "hash", "day", "article_id"]
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(index_module.__file__).parent / "migrations"))
+    for target, key in (("0005", ["band", "hash", "article_id"]), ("head", ["band", "hash", "day", "article_id"])):
+        with index.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if target != "head" else command.upgrade)(cfg, target)
+        index.engine.dispose()
+        assert key_columns() == key and band_rows() == before
+    spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
+                published="2024-12-04T08:00:00Z")
+    assert index.commit(spun, b"4", store).story_id == original.id
