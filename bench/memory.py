@@ -9,6 +9,10 @@ in news sitemaps of 10,000 URLs each, as large news sites split theirs. One
 SQLite index, politeness off) while this script samples the crawl process's resident
 set (VmRSS) every half second, keyed by how many article pages the server has served.
 Prints the peak RSS up to each mark. Target (issue 6): at most 400 MB and flat.
+
+Pages are dated ``PER_DAY`` a day, as a backfill of a year of 20+ sites is (1M pages a
+year), so the dedup window of a week either side holds what it would in that backfill:
+100k pages are 37 days of it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,6 +42,12 @@ WORDS = ("government ministry region river steppe election budget railway grain 
          "minister capital border talks energy pipeline tariff harvest school hospital court bank "
          "currency inflation airport highway mining copper uranium festival museum weather drought "
          "water glacier reform investment transport citizens council agreement delegation").split()
+PER_DAY = 2740
+FIRST_DAY = date(2024, 11, 1)
+
+
+def day_of(n: int) -> date:
+    return FIRST_DAY + timedelta(days=n // PER_DAY)
 
 
 def page(n: int) -> bytes:
@@ -46,10 +57,9 @@ def page(n: int) -> bytes:
         "<p>" + " ".join(f"{rng.choice(WORDS)}{rng.randrange(5000)}" if rng.random() < 0.4 else rng.choice(WORDS)
                          for _ in range(rng.randint(60, 110))) + ".</p>"
         for _ in range(rng.randint(4, 8)))
-    day = 1 + n % 7
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f'<link rel="canonical" href="http://{HOST}/a/{n}"><meta property="og:type" content="article">'
-            f'<meta property="article:published_time" content="2024-12-0{day}T10:00:00Z"></head><body>'
+            f'<meta property="article:published_time" content="{day_of(n).isoformat()}T10:00:00Z"></head><body>'
             f'<nav><a href="/">Home</a> <a href="/news/">News</a></nav><aside><h3>Latest news</h3><ul>'
             + "".join(f"<li><a href='/a/{n - k}'>Headline {n - k}</a></li>" for k in range(1, 8))
             + f"</ul></aside><article><h1>{title}</h1>{paras}</article><footer>© Big Site</footer>"
@@ -74,7 +84,7 @@ class Site:
         if path.startswith("/sitemap-"):
             k = int(path.removeprefix("/sitemap-").split(".")[0])
             urls = range(k * PER_SITEMAP, min(self.pages, (k + 1) * PER_SITEMAP))
-            rows = "".join(f"<url><loc>http://{HOST}/a/{n}</loc><lastmod>2024-12-0{1 + n % 7}</lastmod></url>"
+            rows = "".join(f"<url><loc>http://{HOST}/a/{n}</loc><lastmod>{day_of(n).isoformat()}</lastmod></url>"
                            for n in urls)
             xml = ('<?xml version="1.0" encoding="UTF-8"?><urlset '
                    f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</urlset>').encode()
@@ -134,8 +144,9 @@ def main() -> None:
     env = dict(os.environ, STEPPEWATCH_SITES=str(work / "sites.yaml"),
                STEPPEWATCH_PROXY=f"http://127.0.0.1:{server.server_address[1]}",
                STEPPEWATCH_STORE=str(work / "store"), STEPPEWATCH_INDEX_URL=f"sqlite:///{work}/index.sqlite")
-    args_ = [sys.executable, "-m", "steppewatch.cli", "crawl", "bigsite", "--since", "2024-12-01T00:00Z",
-             "--until", "2024-12-08T00:00Z", "--json", "--set", "AUTOTHROTTLE_ENABLED=False",
+    args_ = [sys.executable, "-m", "steppewatch.cli", "crawl", "bigsite", "--since", f"{FIRST_DAY}T00:00Z",
+             "--until", f"{day_of(args.pages) + timedelta(days=1)}T00:00Z", "--json",
+             "--set", "AUTOTHROTTLE_ENABLED=False",
              "--set", "DOWNLOAD_DELAY=0", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "--set", "LOG_LEVEL=WARNING",
              "--set", "NEWS_MAX_CHILD_SITEMAPS=1000"]
     samples: list[tuple[int, float]] = []
@@ -151,6 +162,8 @@ def main() -> None:
                 samples.append((site.served, rss_mb(proc.pid)))
             except OSError:
                 break
+            if len(samples) % 120 == 0:  # progress for whoever watches a run of an hour
+                print(f"  {samples[-1][0]:,} pages served, RSS {samples[-1][1]:.0f} MB", file=sys.stderr)
             time.sleep(0.5)
         reader.join()
         summary = json.loads(out[0])
