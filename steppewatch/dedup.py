@@ -136,3 +136,17 @@ def pack(shingle_set: set[int]) -> bytes:
 
 def unpack(blob: bytes) -> set[int]:
     return set(struct.unpack(f"<{len(blob) // 4}I", blob))
+
+
+def jaccard_packed(a: set[int], blob: bytes) -> float:
+    """``jaccard(a, unpack(blob))`` without building the second set or the union.
+
+    A commit checks up to 50 stored candidates; building their sets and unions cost
+    more than the SQL that found them. A packed set has no repeats, so its size and
+    the intersection give the union's size.
+    """
+    other = struct.unpack(f"<{len(blob) // 4}I", blob)
+    if not a and not other:
+        return 1.0
+    shared = len(a.intersection(other))
+    return shared / (len(a) + len(other) - shared)

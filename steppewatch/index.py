@@ -520,7 +520,7 @@ class Index:
         rows = conn.execute(sa.select(shingles.c.story_id, shingles.c.language, shingles.c.data)
                             .where(shingles.c.article_id.in_(candidates))).all()
         return sorted({row.story_id for row in rows if (row.language or None) == (language or None)
-                       and dedup.jaccard(sh, dedup.unpack(row.data)) >= dedup.SAME_STORY_JACCARD})
+                       and dedup.jaccard_packed(sh, row.data) >= dedup.SAME_STORY_JACCARD})
 
     def _story_holder(self, conn: Connection, article: Article, stories: list[str]) -> str:
         """The id a story joining ``article`` and ``stories`` goes by: its earliest publication's.

@@ -7,6 +7,8 @@ import random
 import numpy as np
 import pytest
 from datasketch import MinHash
+from hypothesis import given
+from hypothesis import strategies as st
 
 from steppewatch import dedup
 
@@ -34,3 +36,10 @@ def test_shingles_are_stemmed_content_words() -> None:
     a = dedup.shingles("Переговоры в Астане продолжились переговорами министров", "ru")
     b = dedup.shingles("переговор астане продолжились министров", "ru")
     assert a == b and len(a) == 4
+
+
+@given(st.sets(st.integers(0, 2**32 - 1), max_size=60), st.sets(st.integers(0, 2**32 - 1), max_size=60),
+       st.sets(st.integers(0, 2**32 - 1), max_size=20))
+def test_jaccard_of_a_packed_set_is_the_set_jaccard(a: set[int], b: set[int], common: set[int]) -> None:
+    a, b = a | common, b | common
+    assert dedup.jaccard_packed(a, dedup.pack(b)) == pytest.approx(dedup.jaccard(a, b))
