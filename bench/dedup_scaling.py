@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import fresh_pg  # noqa: E402
+from bench.throughput import drop_pg, fresh_pg  # noqa: E402
 from steppewatch import dedup  # noqa: E402
 from steppewatch.index import Index, url_hash  # noqa: E402
 from steppewatch.models import Article, article_id, content_hash  # noqa: E402
@@ -59,6 +59,7 @@ VOCABULARY = 40_000
 ZIPF = 1.07
 FUNCTION_WORDS = 100  # with these left out, unrelated articles meet at Jaccard 0.05, as the fixtures' do
 LETTERS = "abcdefghijklmnoprstuvwyz"
+ROUND = 10  # probes per index per round
 
 
 class Vocabulary:
@@ -148,18 +149,28 @@ def _sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def fill(index: Index, vocab: Vocabulary, start: int, target: int, per_day: int) -> float:
+PER_ARTICLE = {"articles": 1, "contents": 1, "urls": 2, "shingles": 1, "bands": dedup.BANDS}
+
+
+def fill(indexes: dict[tuple[str, int], Index], vocab: Vocabulary, per_day: int) -> float:
+    """Fill each index with articles 0 .. its size; each batch is generated once for all of them."""
     t0 = time.perf_counter()
-    batch = 20_000
-    for lo in range(start, target, batch):
-        bulk_insert(index, synthetic_rows(vocab, lo, min(batch, target - lo), per_day, seed=lo))
-        print(f"    filled {min(lo + batch, target):,}", file=sys.stderr, end="\r")
+    batch, target = 20_000, max(size for _, size in indexes)
+    for lo in range(0, target, batch):
+        count = min(batch, target - lo)
+        rows = synthetic_rows(vocab, lo, count, per_day, seed=lo)
+        for (_, size), index in indexes.items():
+            n = min(count, size - lo)
+            if n > 0:
+                bulk_insert(index, {t: r[:n * PER_ARTICLE[t]] for t, r in rows.items()})
+        print(f"    filled {lo + count:,}", file=sys.stderr, end="\r")
     print(file=sys.stderr)
-    if index.is_postgres:
-        # what autovacuum does to an insert-only table soon after a bulk load: statistics,
-        # and the visibility map that lets the band lookups be index-only scans
-        with index.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM (ANALYZE)")
+    for index in indexes.values():
+        if index.is_postgres:
+            # what autovacuum does to an insert-only table soon after a bulk load: statistics,
+            # and the visibility map that lets the band lookups be index-only scans
+            with index.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM (ANALYZE)")
     return time.perf_counter() - t0
 
 
@@ -185,14 +196,12 @@ def probe_articles(vocab: Vocabulary, size: int, count: int) -> list[Article]:
 
 def measure(index: Index, articles: list[Article], store: LocalStore, raw: bytes) -> tuple[list[float], int]:
     times, joined = [], 0
-    for i, article in enumerate(articles):
+    for article in articles:
         t0 = time.perf_counter()
         if index.should_fetch(article.url):
             committed = index.commit(article, raw, store)
             joined += committed.story_id != article.id
-        elapsed = time.perf_counter() - t0
-        if i >= 20:
-            times.append(elapsed)
+        times.append(time.perf_counter() - t0)
     return times, joined
 
 
@@ -219,25 +228,36 @@ def unrelated_jaccard(vocab: Vocabulary, pairs: int = 300) -> float:
     return statistics.median(values)
 
 
-def run_backend(label: str, url: str, path: Path | None, sizes: list[int], args: argparse.Namespace,
-                vocab: Vocabulary, work: Path) -> list[dict[str, Any]]:
-    index = Index(url)
-    filled, results = 0, []
+def run_all(urls: dict[tuple[str, int], str], paths: dict[tuple[str, int], Path | None],
+            args: argparse.Namespace, vocab: Vocabulary, work: Path) -> dict[str, list[dict[str, Any]]]:
+    """Fill one index per backend and size, then time their probes side by side.
+
+    The probes go round all the indexes ``ROUND`` at a time, so whatever else the
+    machine is doing weighs on every size alike and the ratios stay comparable.
+    """
+    indexes = {key: Index(url) for key, url in urls.items()}
+    print(f"  filling {len(indexes)} indexes to {max(s for _, s in indexes):,}", file=sys.stderr)
+    fill_s = fill(indexes, vocab, args.per_day)
     raw = (b"<html><body>" + b"x" * 40_000 + b"</body></html>")
-    for size in sizes:
-        print(f"  {label}: filling to {size:,}", file=sys.stderr)
-        fill_s = fill(index, vocab, filled, size, args.per_day)
-        filled = size
-        store = LocalStore(work / f"store-{label}-{size}")
-        times, joined = measure(index, probe_articles(vocab, size, args.probes + 20), store, raw)
-        filled += args.probes + 20
-        results.append({"size": size, "median_ms": statistics.median(times) * 1000,
-                        "p90_ms": statistics.quantiles(times, n=10)[-1] * 1000, "joined": joined,
-                        "bytes": size_on_disk(index, path), "fill_s": fill_s})
-        r = results[-1]
+    probes = {key: probe_articles(vocab, key[1], args.probes + 20) for key in indexes}
+    stores = {key: LocalStore(work / f"store-{key[0]}-{key[1]}") for key in indexes}
+    times: dict[tuple[str, int], list[float]] = {key: [] for key in indexes}
+    joined = dict.fromkeys(indexes, 0)
+    for lo in range(0, args.probes + 20, ROUND):
+        for key, index in indexes.items():
+            t, j = measure(index, probes[key][lo:lo + ROUND], stores[key], raw)
+            times[key] += t if lo >= 20 else []  # the first 20 of each index warm it up
+            joined[key] += j
+    results: dict[str, list[dict[str, Any]]] = {}
+    for (label, size), index in indexes.items():
+        t = times[(label, size)]
+        r = {"size": size, "median_ms": statistics.median(t) * 1000, "p90_ms": statistics.quantiles(t, n=10)[-1] * 1000,
+             "joined": joined[(label, size)], "bytes": size_on_disk(index, paths[(label, size)]), "fill_s": fill_s,
+             "window": min(size, args.per_day * dedup.MAX_DAYS_APART)}
+        results.setdefault(label, []).append(r)
         print(f"  {label} {size:,}: median {r['median_ms']:.2f} ms, p90 {r['p90_ms']:.2f} ms, "
-              f"{r['bytes'] / 2**20:.0f} MiB, fill {fill_s:.0f} s", file=sys.stderr)
-    index.engine.dispose()
+              f"{r['bytes'] / 2**20:.0f} MiB", file=sys.stderr)
+        index.engine.dispose()
     return results
 
 
@@ -252,16 +272,21 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     vocab = Vocabulary()
     work = Path(tempfile.mkdtemp(prefix="sw-dedup-"))
-    backends: dict[str, list[dict[str, Any]]] = {}
-    try:
+    urls: dict[tuple[str, int], str] = {}
+    paths: dict[tuple[str, int], Path | None] = {}
+    for size in sizes:
         if not args.no_sqlite:
-            path = work / "index.sqlite"
-            backends["SQLite"] = run_backend("SQLite", f"sqlite:///{path}", path, sizes, args, vocab, work)
+            paths[("SQLite", size)] = work / f"index-{size}.sqlite"
+            urls[("SQLite", size)] = f"sqlite:///{paths[('SQLite', size)]}"
         if args.pg:
-            url = fresh_pg(args.pg, "sw_bench_dedup")
-            backends["PostgreSQL"] = run_backend("PostgreSQL", url, None, sizes, args, vocab, work)
+            paths[("PostgreSQL", size)] = None
+            urls[("PostgreSQL", size)] = fresh_pg(args.pg, f"sw_bench_dedup_{size}")
+    try:
+        backends = run_all(urls, paths, args, vocab, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for size in sizes if args.pg else []:
+            drop_pg(args.pg, f"sw_bench_dedup_{size}")
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     print(f"## Dedup and index cost as the index grows ({args.probes} probes per size)\n")
@@ -270,13 +295,16 @@ def main() -> None:
           f"--per-day {args.per_day}{' --pg ' + args.pg if args.pg else ''}`  \n"
           f"Synthetic fill: median Jaccard of two unrelated articles {unrelated_jaccard(vocab):.3f} "
           f"(stemmed content words, Zipf {ZIPF} over {VOCABULARY:,} words), {args.per_day:,} articles a day.\n")
-    print("| backend | articles in index | per article, median (ms) | p90 (ms) | vs smallest | index on disk | "
-          "probes joining a story |\n|---|---:|---:|---:|---:|---:|---:|")
+    print("| backend | articles in index | of them within the probes' window | per article, median (ms) | p90 (ms) "
+          "| vs smallest | index on disk | probes joining a story |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, results in backends.items():
         base = results[0]["median_ms"]
         for r in results:
-            print(f"| {label} | {r['size']:,} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
+            print(f"| {label} | {r['size']:,} | {r['window']:,} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
                   f"{r['median_ms'] / base:.2f}x | {r['bytes'] / 2**20:,.0f} MiB | {r['joined']} |")
+    fill_s = next(iter(backends.values()))[0]["fill_s"]
+    print(f"\nAll indexes filled in {fill_s:.0f} s (each batch generated once for all of them). Probes timed "
+          f"{ROUND} at a time round the indexes, so load from elsewhere weighs on each alike.")
     print("\nPer article: `should_fetch` (URL lookup) + `Index.commit` (content claim, LSH candidates within a "
           "week either side, exact Jaccard checks, record and raw page to a local store, index rows). "
           "Target: 1M at most 2x 10k.")

@@ -86,6 +86,15 @@ def fresh_pg(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def drop_pg(admin_url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
 def pipeline(work: Path, tag: str, registry: Path, proxy: str, processes: int, cores: set[int],
              pg: str | None = None) -> dict:
     store, index = work / f"store-{tag}", work / f"index-{tag}.sqlite"
