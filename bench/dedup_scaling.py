@@ -8,11 +8,12 @@ article ever stored (a year of 20+ sites is about a million), so each article's 
 (URL lookup, exact-content check, LSH candidates and their verification, the inserts)
 must not slow down as the index grows.
 
-How, per backend (a SQLite file; with ``--pg`` a fresh PostgreSQL database beside the
-given one):
+How: one index per size and backend (SQLite files; with ``--pg`` fresh PostgreSQL
+databases beside the given one).
 
-* The index is filled to each size with synthetic articles: rows in every table
-  (articles, contents, urls, shingles, 64 LSH band rows each), inserted in bulk. Their
+* Each index is filled to its size with synthetic articles: rows in every table
+  (articles, contents, urls, shingles, 64 LSH band rows each), inserted in bulk from
+  batches generated once for all the indexes. Their
   shingle sets are drawn from a Zipfian vocabulary of 40,000 words, as real news is, and
   their MinHash signatures and bands computed by steppewatch.dedup, so unrelated
   articles collide in LSH bands as often as real ones do: two unrelated articles share
@@ -20,11 +21,12 @@ given one):
   (docs/DEDUP.md; the script prints the figure it measured). Articles are spread ``--per-day`` per day backwards from
   the probes' day: an index of 10k articles has run for 4 days, one of 1M for a year, so
   the week-either-side window around today holds what it would in production.
-* Then ``--probes`` real ``Index.commit`` calls (an Article whose text is built from the
-  same vocabulary; local store in a temporary directory; one in ten a spun copy of an
-  earlier probe, so some join stories), each preceded by the spider's
-  ``should_fetch(url)``, are timed one by one after 20 warm-up commits. Reported: the
-  median and 90th percentile per article, and the ratio to the smallest size.
+* Then ``--probes`` real ``Index.commit`` calls per index (an Article whose text is built
+  from the same vocabulary; local store in a temporary directory; one in ten a spun copy
+  of an earlier probe, so some join stories), each preceded by the spider's
+  ``should_fetch(url)``, are timed one by one, ``ROUND`` at a time round all the indexes,
+  after 20 warm-up commits each. Reported: the median and 90th percentile per article,
+  and the ratio to the smallest size.
 * Index size on disk: the SQLite file (after a checkpoint) or ``pg_database_size``.
 
 Target (issue 6): the cost at 1M at most 2x the cost at 10k.

@@ -90,7 +90,7 @@ bands = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("article_id", sa.String(16), nullable=False),
     sa.PrimaryKeyConstraint("band", "hash", "day", "article_id"),
-    sqlite_with_rowid=False,  # one B-tree, clustered on the key (migration 0005)
+    sqlite_with_rowid=False,  # one B-tree, clustered on the key (migrations 0005, 0006)
 )
 alert_outbox = sa.Table(
     "alert_outbox", metadata,
