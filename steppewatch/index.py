@@ -26,7 +26,9 @@ import gzip
 import hashlib
 import json
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -201,6 +203,26 @@ def shared_index(crawler: Any) -> Index:
     return index
 
 
+def _journal_wal(cur: sqlite3.Cursor, timeout: float = 60) -> None:
+    """``PRAGMA journal_mode=WAL``, waited for like any other lock.
+
+    Switching a new file to WAL needs an exclusive lock, and while another process is
+    opening the same new file SQLite answers "database is locked" at once instead of
+    calling the busy handler; two crawls starting together on a fresh index met that.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
 def check_index(url: str) -> None:
     """Raise IndexUnavailable (naming the database, never its password) unless it answers."""
     try:
@@ -239,7 +261,7 @@ class Index:
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
                 cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
+                _journal_wal(cur)
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA wal_autocheckpoint=10000")
                 cur.execute("PRAGMA busy_timeout=60000")
