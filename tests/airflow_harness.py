@@ -173,10 +173,16 @@ class Airflow:
             return [tuple(row) for row in conn.execute(sa.text(sql), params)]
 
     def log_tail(self, chars: int = 4000) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}"
-                         for p in sorted(self.home.glob("*.log")))
+        # the dag-processor re-parses every few seconds and would fill the tail on its own
+        tails = []
+        for path in sorted(self.home.glob("*.log")):
+            lines = [line for line in path.read_text(errors="replace").splitlines()
+                     if not line.startswith("dag-processor")]
+            tails.append(f"--- {path.name}\n" + "\n".join(lines)[-chars:])
+        return "\n".join(tails)
 
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 300) -> Any:
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = 300,
+             detail: Callable[[], str] | None = None) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -188,7 +194,13 @@ class Airflow:
             for name, proc in self.procs.items():
                 assert proc.poll() is None, f"airflow {name} exited {proc.returncode}\n{self.log_tail()}"
             time.sleep(2)
-        raise AssertionError(f"timed out waiting for {what}\n{self.log_tail()}")
+        state = ""
+        if detail is not None:
+            try:
+                state = detail() + "\n"
+            except Exception as exc:  # noqa: BLE001 — the timeout is the failure to report
+                state = f"(state unreadable: {exc})\n"
+        raise AssertionError(f"timed out waiting for {what}\n{state}{self.log_tail()}")
 
     def runs(self, dag_id: str, run_type: str | None = None) -> list[tuple]:
         rows = self.query("select run_id, run_type, state, data_interval_start, data_interval_end from dag_run "
@@ -202,14 +214,30 @@ class Airflow:
             runs = self.runs(dag_id, run_type)
             failed = [r for r in runs if r[2] == "failed"]
             assert not failed, f"{dag_id} runs failed: {failed}\n" + self.task_failures(dag_id)
+            # the DAGs retry after minutes; nothing here should need a retry, so one is a failure now
+            retrying = self.query("select task_id, run_id from task_instance where dag_id = :dag "
+                                  "and state = 'up_for_retry'", dag=dag_id)
+            assert not retrying, f"{dag_id} tasks failed and wait to retry: {retrying}\n" + self.task_failures(dag_id)
             finished = [r for r in runs if r[2] == "success"]
             return finished if len(finished) >= count and len(finished) == len(runs) else None
 
-        return self.wait(f"{count} successful runs of {dag_id}", done, timeout)
+        return self.wait(f"{count} successful runs of {dag_id}", done, timeout,
+                         detail=lambda: f"runs: {self.runs(dag_id)}\nprocesses: {self.process_titles()}\n"
+                                        f"tasks: " + self.task_failures(dag_id))
+
+    def process_titles(self) -> list[str]:
+        """What is still running from this AIRFLOW_HOME (a scheduler that died shows here)."""
+        titles = []
+        for pid in self.leftovers():
+            try:
+                titles.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+            except OSError:
+                continue
+        return titles
 
     def task_failures(self, dag_id: str) -> str:
-        rows = self.query("select task_id, run_id, map_index, state, hostname from task_instance "
-                          "where dag_id = :dag and state != 'success'", dag=dag_id)
+        rows = self.query("select task_id, run_id, map_index, state, try_number, hostname from task_instance "
+                          "where dag_id = :dag and state is distinct from 'success'", dag=dag_id)
         logs = sorted((self.home / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)
         return f"{rows}\n" + "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2500:]}" for p in logs[-3:])
 
