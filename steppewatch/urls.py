@@ -48,6 +48,8 @@ def strip_amp(url: str) -> str:
     """Map an AMP or mobile variant to the regular page URL (by the common URL shapes)."""
     parts = urlsplit(url)
     host = _MOBILE_HOST.sub("", parts.netloc)
+    if "." not in host:  # ``m.kz`` is a site, not the mobile copy of a top-level domain
+        host = parts.netloc
     path = parts.path
     if re.search(r"/amp/?$", path, re.IGNORECASE):
         path = re.sub(r"/amp/?$", "/", path, flags=re.IGNORECASE)
@@ -86,5 +88,11 @@ def canonical_url(
             continue
         absolute = urljoin(fetched_url, candidate.strip())
         if is_http_url(absolute) and in_domains(absolute, allowed_domains):
-            return clean_url(strip_amp(absolute))
-    return clean_url(strip_amp(fetched_url))
+            return _regular(absolute, allowed_domains)
+    return _regular(fetched_url, allowed_domains)
+
+
+def _regular(url: str, allowed_domains: list[str]) -> str:
+    """The regular page of an AMP or mobile URL, unless that would leave the allowed domains."""
+    regular = clean_url(strip_amp(url))
+    return regular if in_domains(regular, allowed_domains) or not in_domains(url, allowed_domains) else clean_url(url)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from steppewatch.replay import ReplayServer
+
+# hypothesis writes a patch for each failing example with libcst, which raises inside
+# pytest's report hook here (zope.interface's __provides__, from Twisted) and ends the
+# whole session as an INTERNALERROR; without the module the failure is reported as usual
+sys.modules.setdefault("hypothesis.extra._patching", None)  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
