@@ -12,8 +12,8 @@ How: one index per size and backend (SQLite files; with ``--pg`` fresh PostgreSQ
 databases beside the given one).
 
 * Each index is filled to its size with synthetic articles: rows in every table
-  (articles, contents, urls, shingles, 64 LSH band rows each), inserted in bulk from
-  batches generated once for all the indexes. Their
+  (articles, contents, urls, shingles, 64 LSH band rows each), bulk-loaded (BulkLoader)
+  from batches generated once for all the indexes. Their
   shingle sets are drawn from a Zipfian vocabulary of 40,000 words, as real news is, and
   their MinHash signatures and bands computed by steppewatch.dedup, so unrelated
   articles collide in LSH bands as often as real ones do: two unrelated articles share
@@ -39,6 +39,7 @@ import os
 import platform
 import random
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -124,26 +125,53 @@ COLUMNS = {
 }
 
 
-def bulk_insert(index: Index, rows: dict[str, list[tuple]]) -> None:
-    raw = index.engine.raw_connection()
-    try:
-        cur = raw.cursor()
+class BulkLoader:
+    """One connection per index for the fill, kept apart from the pool the probes use.
+
+    A bulk load is set-up, not what is measured, so it is done as a restore would do it:
+    on SQLite with a large page cache and no fsync (the 1M index's 64M band rows go in
+    random key order across batches); on PostgreSQL by COPY with the bands' primary key
+    dropped and built again once at the end. The probes' connections keep the project's
+    own settings.
+    """
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
         if index.is_postgres:
+            self.raw = index.engine.raw_connection()
+            cur = self.raw.cursor()
+            cur.execute("ALTER TABLE bands DROP CONSTRAINT bands_pkey")
+            self.raw.commit()
+        else:
+            self.raw = sqlite3.connect(index.engine.url.database, isolation_level=None)
+            self.raw.execute("PRAGMA synchronous=OFF")
+            self.raw.execute("PRAGMA cache_size=-4000000")  # 4 GB, only while filling
+
+    def insert(self, rows: dict[str, list[tuple]]) -> None:
+        cur = self.raw.cursor()
+        if self.index.is_postgres:
             for table, columns in COLUMNS.items():
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows[table]:
                         copy.write_row(row)
-        else:
-            cur.execute("BEGIN IMMEDIATE")
-            for table, columns in COLUMNS.items():
-                marks = ", ".join("?" * len(columns))
-                # in key order: B-tree appends instead of random inserts (the fill is set-up, not measured)
-                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                                sorted(tuple(_sqlite_datetime(v) if isinstance(v, datetime) else v for v in row)
-                                       for row in rows[table]))
-        raw.commit()
-    finally:
-        raw.close()
+            self.raw.commit()
+            return
+        cur.execute("BEGIN IMMEDIATE")
+        for table, columns in COLUMNS.items():
+            marks = ", ".join("?" * len(columns))
+            # in key order: B-tree appends instead of random inserts within the batch
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                            sorted(tuple(_sqlite_datetime(v) if isinstance(v, datetime) else v for v in row)
+                                   for row in rows[table]))
+        cur.execute("COMMIT")
+
+    def close(self) -> None:
+        if self.index.is_postgres:
+            cur = self.raw.cursor()
+            cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            cur.execute("ALTER TABLE bands ADD CONSTRAINT bands_pkey PRIMARY KEY (band, hash, day, article_id)")
+            self.raw.commit()
+        self.raw.close()
 
 
 def _sqlite_datetime(value: datetime) -> str:
@@ -158,15 +186,18 @@ def fill(indexes: dict[tuple[str, int], Index], vocab: Vocabulary, per_day: int)
     """Fill each index with articles 0 .. its size; each batch is generated once for all of them."""
     t0 = time.perf_counter()
     batch, target = 20_000, max(size for _, size in indexes)
+    loaders = {key: BulkLoader(index) for key, index in indexes.items()}
     for lo in range(0, target, batch):
         count = min(batch, target - lo)
         rows = synthetic_rows(vocab, lo, count, per_day, seed=lo)
-        for (_, size), index in indexes.items():
+        for (_, size), loader in loaders.items():
             n = min(count, size - lo)
             if n > 0:
-                bulk_insert(index, {t: r[:n * PER_ARTICLE[t]] for t, r in rows.items()})
-        print(f"    filled {lo + count:,}", file=sys.stderr, end="\r")
+                loader.insert({t: r[:n * PER_ARTICLE[t]] for t, r in rows.items()})
+        print(f"    filled {lo + count:,} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, end="\r")
     print(file=sys.stderr)
+    for loader in loaders.values():
+        loader.close()
     for index in indexes.values():
         if index.is_postgres:
             # what autovacuum does to an insert-only table soon after a bulk load: statistics,
