@@ -227,7 +227,7 @@ class NewsSpider(scrapy.Spider):
             if not self._in_window(entry):
                 self.inc("skipped/source_date_out_of_window")
                 continue
-            url = clean_url(strip_amp(entry.url))
+            url = clean_url(strip_amp(entry.url, self.allowed_domains))
             if url in self._queued:
                 continue
             self._queued.add(url)

@@ -44,11 +44,15 @@ def clean_url(url: str) -> str:
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
-def strip_amp(url: str) -> str:
-    """Map an AMP or mobile variant to the regular page URL (by the common URL shapes)."""
+def strip_amp(url: str, allowed_domains: list[str] | None = None) -> str:
+    """Map an AMP or mobile variant to the regular page URL (by the common URL shapes).
+
+    With ``allowed_domains``, a mobile host prefix is kept where dropping it would leave
+    them: ``m.kz`` is a site, not the mobile copy of ``kz``.
+    """
     parts = urlsplit(url)
     host = _MOBILE_HOST.sub("", parts.netloc)
-    if "." not in host:  # ``m.kz`` is a site, not the mobile copy of a top-level domain
+    if allowed_domains is not None and not in_domains(f"//{host}", allowed_domains):
         host = parts.netloc
     path = parts.path
     if re.search(r"/amp/?$", path, re.IGNORECASE):
@@ -88,11 +92,5 @@ def canonical_url(
             continue
         absolute = urljoin(fetched_url, candidate.strip())
         if is_http_url(absolute) and in_domains(absolute, allowed_domains):
-            return _regular(absolute, allowed_domains)
-    return _regular(fetched_url, allowed_domains)
-
-
-def _regular(url: str, allowed_domains: list[str]) -> str:
-    """The regular page of an AMP or mobile URL, unless that would leave the allowed domains."""
-    regular = clean_url(strip_amp(url))
-    return regular if in_domains(regular, allowed_domains) or not in_domains(url, allowed_domains) else clean_url(url)
+            return clean_url(strip_amp(absolute, allowed_domains))
+    return clean_url(strip_amp(fetched_url, allowed_domains))

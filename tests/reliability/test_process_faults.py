@@ -99,7 +99,7 @@ def _open_fresh(barrier: multiprocessing.synchronize.Barrier, urls: list[str], e
         try:
             check_index(url)  # what `steppewatch crawl` does first
             Index(url).counts()
-        except Exception as exc:  # noqa: BLE001 — every failure is reported, IndexUnavailable first
+        except Exception as exc:  # noqa: BLE001 — every failure is reported
             failed.append(f"{url}: {type(exc).__name__}: {exc}")
     errors.put(failed)
 

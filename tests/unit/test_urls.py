@@ -39,6 +39,12 @@ def test_strip_amp(url: str, expected: str) -> None:
     assert strip_amp(url) == expected
 
 
+def test_strip_amp_keeps_a_mobile_prefix_that_the_allowed_domains_need() -> None:
+    assert strip_amp("http://m.kz/news/1/", ["m.kz"]) == "http://m.kz/news/1/"
+    assert strip_amp("http://m.abc.kz/news/1/amp/", ["m.abc.kz"]) == "http://m.abc.kz/news/1/"
+    assert strip_amp("http://m.abc.kz/news/1/amp/", ["abc.kz"]) == "http://abc.kz/news/1/"
+
+
 def test_declared_canonical_wins_only_inside_allowed_domains() -> None:
     fetched = "http://steppe-times.test/amp/news/a/?utm_source=x"
     assert canonical_url(fetched, ["/news/a/"], DOMAINS) == "http://steppe-times.test/news/a/"
