@@ -26,6 +26,9 @@ _NON_LETTERS = re.compile(r"[\W\d_]+")
 _NON_CYRILLIC = re.compile(r"[^\u0400-\u04ff]+")
 _ASCII = re.compile(r"[\x00-\x7f]+")
 _JUNK = re.compile(r"[\u2500-\u259f\ufffd]")
+_WORD = re.compile(r"[^\W\d_]+")
+_LATIN = re.compile(r"[a-zA-Z]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 
 
 def _normal(name: str | None) -> str | None:
@@ -61,7 +64,12 @@ def _cyrillic_score(text: str) -> float:
         lower = sum(map(str.islower, letters)) / len(letters)
         common = (len(letters) - len(_ASCII.sub("", letters))) / len(letters)
     junk = len(_JUNK.findall(text))
-    return common + 0.3 * lower - 5 * junk / max(len(text), 1)
+    # A Latin page (German, Polish, Uzbek) read as a Cyrillic codepage keeps its ASCII
+    # letters and turns its accented ones into Cyrillic letters inside Latin words:
+    # "schцn". Real text of either script has almost no such mixed words.
+    accented = [w for w in _WORD.findall(text) if not w.isascii()]
+    mixed = sum(1 for w in accented if _LATIN.search(w) and _CYRILLIC.search(w))
+    return common + 0.3 * lower - 5 * junk / max(len(text), 1) - 2 * mixed / max(len(accented), 1)
 
 
 def declared_charsets(body: bytes, content_type: str | None) -> list[str]:
@@ -88,6 +96,12 @@ def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]
         return text, "utf-8"
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a few broken bytes (a truncated multi-byte character, one pasted legacy
+    # string) is still UTF-8: legacy text has almost no valid multi-byte sequences.
+    text = body.decode("utf-8", "replace")
+    broken = text.count("\ufffd") - body.count("\ufffd".encode())
+    if sum(1 for c in text if ord(c) > 0x7F) - broken > 20 * max(broken, 1):
+        return text, "utf-8"
     candidates = [c for c in declared_charsets(body, content_type) if c != "utf-8"]
     candidates += [c for c in _LEGACY if c not in candidates]
     sample = body[:200_000]
