@@ -1,16 +1,19 @@
 """The ``steppewatch`` command line: sites, crawl, demo, extract.
 
-Exit codes: 0 success; 1 a crawl in which every source of every site failed; 2 a
-configuration or usage error (bad registry, bad window), reported on stderr naming
-the file, site and field.
+Exit codes (``steppewatch.errors.ExitCode``): 0 success; 1 a crawl in which every source
+of every site failed; 2 a configuration or usage error (bad registry, bad window, a path
+that does not exist), reported on stderr naming the file, site and field; 3 the store or
+the index is unavailable; 4 ``extract`` rejected a page or could not read one.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,7 +22,7 @@ from typing import Any
 
 from steppewatch.alerts.rules import RulesError
 from steppewatch.config import Config
-from steppewatch.errors import IndexUnavailable, StoreUnavailable
+from steppewatch.errors import ExitCode, IndexUnavailable, StoreUnavailable
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -201,34 +204,123 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 
 
 # -- extract ---------------------------------------------------------------------
-def cmd_extract(args: argparse.Namespace, config: Config) -> int:
+PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".php", ".asp", ".aspx")
+
+
+def is_page_file(name: str) -> bool:
+    """Whether a file found in a directory is a saved page: a page suffix, optionally gzipped (``.html.gz``)."""
+    lower = name.lower().removesuffix(".gz")
+    return lower.endswith(PAGE_SUFFIXES)
+
+
+def pages_to_extract(paths: Sequence[str]) -> list[tuple[str, str | None]]:
+    """The files that ``extract PATH ...`` reads, in order, each with the error that stops it being read.
+
+    A file is taken whatever its name; a directory is walked for page files (``walk_pages``).
+    Checked before any page is extracted, so a mistyped path fails at once (UsageError)
+    rather than after a long batch.
+    """
+    out: list[tuple[str, str | None]] = []
+    for given in paths:
+        if os.path.isfile(given):
+            out.append((given, None))
+        elif os.path.isdir(given):
+            out.extend(walk_pages(given))
+        else:
+            raise UsageError(f"{given}: no such file or directory")
+    return out
+
+
+def walk_pages(top: str) -> list[tuple[str, str | None]]:
+    """The page files under a directory, recursively, sorted by path, each with None or why it cannot be read.
+
+    A subdirectory that cannot be listed becomes an error entry, so the rest of the batch
+    still runs; the directory itself unreadable, or holding no page, is a UsageError.
+    """
+    found: list[tuple[str, str | None]] = []
+
+    def unlisted(exc: OSError) -> None:
+        if exc.filename == top:
+            raise UsageError(f"{top}: cannot read directory: {exc.strerror or exc}")
+        found.append((str(exc.filename), f"cannot read: {exc.strerror or exc}"))
+
+    for dirpath, _dirs, files in os.walk(top, onerror=unlisted):
+        found.extend((os.path.join(dirpath, name), None) for name in files if is_page_file(name))
+    if not found:
+        raise UsageError(f"{top}: no pages in this directory (looked for {', '.join(PAGE_SUFFIXES)}, "
+                         f"also gzipped)")
+    return sorted(found, key=lambda entry: Path(entry[0]).parts)
+
+
+def read_page(path: str) -> bytes:
+    """A saved page's bytes, decompressed if its name ends in ``.gz`` (as the store keeps raw pages).
+
+    Raises ValueError saying why the file cannot be read or decompressed.
+    """
+    try:
+        body = Path(path).read_bytes()
+        if path.lower().endswith(".gz"):
+            body = gzip.decompress(body)
+    except OSError as exc:  # includes gzip.BadGzipFile
+        raise ValueError(exc.strerror or str(exc)) from None
+    except (EOFError, zlib.error) as exc:
+        raise ValueError(f"broken gzip data: {exc}") from None
+    return body
+
+
+def extract_file(file: str, url: str | None, site: Site | None) -> dict[str, Any]:
+    """Extract one saved page into its output record: the article, a rejection or an error, with its ``file``.
+
+    Never raises: in a batch, one bad file must not stop the others.
+    """
     from pipelines.extract import extract_page
     from steppewatch.models import Rejection
 
-    path = Path(args.file)
     try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    url = args.url or _declared_url(body) or path.resolve().as_uri().replace("file://", "http://localhost")
-    if args.site:
-        site = load_registry(config.sites).get(args.site)
-    else:
-        site = adhoc_site(url)
-    result = extract_page(body, url, site)
+        body = read_page(file)
+    except ValueError as exc:
+        return {"file": file, "error": f"cannot read: {exc}"}
+    url = url or _declared_url(body) or Path(file).resolve().as_uri().replace("file://", "http://localhost")
+    try:
+        result = extract_page(body, url, site or adhoc_site(url))
+    except Exception as exc:  # a bug in the extractor: report it for this page and go on
+        return {"file": file, "url": url, "error": f"cannot extract: {type(exc).__name__}: {exc}"}
     if isinstance(result, Rejection):
-        record: dict[str, Any] = {"url": result.url, "rejected": result.reason.value, "detail": result.detail}
-    else:
-        record = result.to_dict()
-    if args.json:
-        print(json.dumps(record, ensure_ascii=False))
-    else:
-        for key, value in record.items():
-            if key != "text":
-                print(f"{key}: {value}")
-        if "text" in record:
-            print("\n" + record["text"])
-    return 0 if not isinstance(result, Rejection) else 3
+        return {"file": file, "url": result.url, "rejected": result.reason.value, "detail": result.detail}
+    return {"file": file, **result.to_dict()}
+
+
+def cmd_extract(args: argparse.Namespace, config: Config) -> int:
+    """Extract saved pages: one file as readable text, or a batch (several paths, a directory, --json) as JSON lines.
+
+    The exit code is REJECTED if any page was rejected or could not be read, so a script
+    can tell a clean batch from one to look at without parsing the output.
+    """
+    if args.url and (len(args.paths) != 1 or os.path.isdir(args.paths[0])):
+        what = f"{len(args.paths)} paths" if len(args.paths) != 1 else f"a directory ({args.paths[0]})"
+        raise UsageError(f"--url gives the URL of one page: pass a single file, not {what}")
+    pages = pages_to_extract(args.paths)
+    site = load_registry(config.sites).get(args.site) if args.site else None
+    single = len(args.paths) == 1 and os.path.isfile(args.paths[0]) and not args.json
+    code = ExitCode.OK
+    try:
+        for file, error in pages:
+            record = {"file": file, "error": error} if error else extract_file(file, args.url, site)
+            if "error" in record or "rejected" in record:
+                code = ExitCode.REJECTED
+            if not single:
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            elif "error" in record:
+                print(f"steppewatch: error: {file}: {record['error']}", file=sys.stderr)
+            else:
+                for key, value in record.items():
+                    if key not in ("file", "text"):
+                        print(f"{key}: {value}")
+                if "text" in record:
+                    print("\n" + record["text"])
+    except BrokenPipeError:  # the reader stopped early (`| head`): stop quietly, as other filters do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 def _declared_url(body: bytes) -> str | None:
@@ -391,11 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("extract", help="extract one saved HTML page")
-    p.add_argument("file")
-    p.add_argument("--url")
-    p.add_argument("--site", help="a registry site id, for its extraction hints")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("extract", help="extract saved HTML pages: files, or directories walked for pages")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help=f"a file, or a directory walked for {', '.join(PAGE_SUFFIXES)} files (also gzipped)")
+    p.add_argument("--url", help="the page's URL (one file only; default its canonical link or og:url)")
+    p.add_argument("--site", help="a registry site id, for its extraction hints (applies to every page)")
+    p.add_argument("--json", action="store_true", help="JSON lines even for one file (always for a batch)")
     p.set_defaults(func=cmd_extract)
     p = sub.add_parser("alerts", help="keyword alert rules: check, preview, match, send")
     alerts = p.add_subparsers(dest="alerts_command", required=True)
@@ -446,10 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, config))
     except (RegistryError, RulesError, UsageError) as exc:
         print(f"steppewatch: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     except (StoreUnavailable, IndexUnavailable) as exc:
         print(f"steppewatch: error: {exc}; nothing was fetched: run again when it is back", file=sys.stderr)
-        return 3
+        return ExitCode.UNAVAILABLE
 
 
 if __name__ == "__main__":
