@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from copy import deepcopy
 from datetime import UTC, datetime, time
 from functools import lru_cache
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -25,6 +26,7 @@ from cssselect import GenericTranslator
 from dateutil import parser as dateparser
 from lxml import etree
 
+from pipelines.boilerplate import Furniture
 from steppewatch.encoding import decode_body
 from steppewatch.models import Article, Listed, Rejection, RejectReason, article_id, content_hash
 from steppewatch.registry import Site
@@ -32,21 +34,24 @@ from steppewatch.urls import canonical_url, in_domains
 
 EXTRACTOR = {"name": "trafilatura", "version": trafilatura.__version__, "settings": "precision-v1"}
 
-MIN_TEXT_CHARS = 300
-MIN_PARAGRAPHS = 2
+# trafilatura's options, measured in docs/EXTRACTION.md; bench/extraction_real.py runs
+# bare trafilatura with these same options beside the project.
+TRAFILATURA_OPTIONS = {
+    "with_metadata": True,
+    "include_comments": False,
+    "include_tables": True,
+    "favor_precision": True,
+    "deduplicate": False,
+}
 
-# Furniture removed before trafilatura sees the page (see docs/EXTRACTION.md for the
-# measurement that made these necessary on top of trafilatura's own pruning).
-DEFAULT_DROP = [
-    "aside", "nav", "footer", "form", "noscript", "iframe", "script", "style",
-    "body > header", "[role=navigation]", "[role=complementary]", "[role=banner]",
-    "[class*=related]", "[class*=Related]", "[class*=ticker]", "[class*=currency]",
-    "[class*=share]", "[class*=social]", "[class*=newsletter]", "[class*=subscribe]",
-    "[class*=comment]", "[id*=comment]", "[class*=breadcrumb]", "[class*=byline]",
-    "[class*=advert]", "[class*=promo]", "[class*=latest]", "[class*=popular]",
-    "[class*=see-also]", "[class*=read-also]", "[class*=tags]", "[class*=teaser]",
-    "[class*=cookie]", "[class*=consent]", "[class*=dateline]", "[class*=date-line]",
-]
+# A page is too short to be an article below these, unless it declares itself one (og:type,
+# JSON-LD, article:published_time): the region's agencies publish one-paragraph items.
+MIN_TEXT_CHARS = 200
+MIN_DECLARED_TEXT_CHARS = 150
+MIN_PARAGRAPH_CHARS = 40
+# Below this, favor_precision is taken to have missed the body and trafilatura runs again
+# without it (it cuts whole sections on some templates, where the defaults keep them).
+PRECISION_FALLBACK_CHARS = 500
 
 # Lines that syndication plugins and ad inserters leave in body text.
 _MARKER_LINE = re.compile(
@@ -64,11 +69,15 @@ _CONSENT = re.compile(
     re.IGNORECASE,
 )
 _SEARCH_PATH = re.compile(r"/(search|poisk|поиск|izlash|qidiruv)(/|$)", re.IGNORECASE)
-_LISTING_PATH = re.compile(
-    r"/(tag|tags|category|categories|rubric|rubrics|section|topic|topics|author|authors|"
-    r"archive|page)(/|$)",
+# Path segments that make a page of links: taxonomy words followed by one argument
+# (/tag/astana/, /page/2/) and section names that end the path (/ru/news/).
+_TAXONOMY_SEGMENT = re.compile(
+    r"tag|tags|category|categories|rubric|rubrics|rubrika|section|sections|topic|topics|theme|tema|"
+    r"author|authors|archive|archives|arhiv|архив|page",
     re.IGNORECASE,
 )
+_SECTION_SEGMENT = re.compile(r"news|novosti|новости|lenta|zhanalyqtar|yangiliklar|zhanylyktar|latest|all",
+                              re.IGNORECASE)
 _SEARCH_TEXT = re.compile(
     r"(viewing results \d|search results|results? for|результаты поиска|найдено \d)",
     re.IGNORECASE,
@@ -88,9 +97,31 @@ def _translate(selector: str) -> str:
     return GenericTranslator().css_to_xpath(selector, prefix="descendant-or-self::")
 
 
-def _parse(html: str) -> lxml.html.HtmlElement | None:
+# Comments and processing instructions are dropped at parse time, as trafilatura does when
+# it parses a page itself: React writes `<!-- -->` inside paragraphs, and text after a
+# comment node is its tail, which trafilatura's text collection loses.
+_PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False)
+_DOCUMENT_START = re.compile(r"<!doctype|<html[\s>]", re.IGNORECASE)
+_BEFORE_DOCUMENT = re.compile(r"<(head|body|title|meta)[\s>]", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>", re.IGNORECASE)
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def parse_html(html: str) -> lxml.html.HtmlElement | None:
+    """The page's document tree; None if there is none.
+
+    What comes before the doctype or ``<html>`` is dropped: an XML declaration with an
+    encoding (lxml refuses it in a decoded string) or a PHP warning printed before the
+    template, which would otherwise turn the whole page into a fragment without a head.
+    """
+    html = _INVALID_XML_CHARS.sub("", html)
+    start = _DOCUMENT_START.search(html, 0, 65536)
+    if start is not None and start.start() > 0 and not _BEFORE_DOCUMENT.search(html, 0, start.start()):
+        html = html[start.start():]
+    else:
+        html = _XML_DECLARATION.sub("", html, count=1)
     try:
-        tree = lxml.html.fromstring(html)
+        tree = lxml.html.document_fromstring(html, parser=_PARSER)
     except (etree.ParserError, ValueError):
         return None
     return tree
@@ -153,29 +184,41 @@ def _json_ld(tree: lxml.html.HtmlElement) -> list[dict]:
 
 
 def parse_datetime(value: str | None, tz: ZoneInfo) -> tuple[datetime, bool] | None:
-    """Parse a date or datetime; naive values are in the site's zone. Returns (dt, has_time)."""
+    """Parse a date or datetime; naive values are in the site's zone. Returns (dt, has_time).
+
+    Dates that are not ISO are read day-first, as the region writes them (03.12.2024).
+    """
     if not value or not value.strip():
         return None
     value = value.strip()
+    has_time = True
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            d = datetime.fromisoformat(value).date()
-            return datetime.combine(d, time(0), tzinfo=tz), False
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            dt, has_time = datetime.fromisoformat(value), False
+        else:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         try:
-            dt = dateparser.parse(value)
+            dt = dateparser.parse(value, dayfirst=True)
         except (ValueError, OverflowError):
             return None
+        has_time = bool(re.search(r"\d:\d\d", value))
     if dt is None or not (1990 <= dt.year <= 2100):
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt, True
+    return dt, has_time
 
 
-def page_date(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = None) -> tuple[datetime, bool] | None:
-    """The publication date a page declares about itself, most explicit first."""
+_PUBLISHED_PROPERTIES = frozenset({"datePublished", "dc:date", "dc:created", "dcterms:created", "dcterms:issued",
+                                   "schema:datePublished", "article:published_time"})
+
+
+def page_dates(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = None) -> list[tuple[datetime, bool]]:
+    """Every publication date the page declares about itself, most explicit first.
+
+    Each is (datetime, has_time); a naive value is read in the site's time zone.
+    """
     head = head or _Head(tree)
     candidates: list[str | None] = [
         head.first("article:published_time", "datePublished", "pubdate", "publishdate",
@@ -184,13 +227,41 @@ def page_date(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = No
     for item in head.json_ld:
         if isinstance(item.get("datePublished"), str):
             candidates.append(item["datePublished"])
+    # microdata and RDFa on any element (Drupal writes dc:date on a span)
+    for el in tree.xpath("//*[not(self::meta)][@itemprop or @property][@content or @datetime]"):
+        names = f"{el.get('itemprop') or ''} {el.get('property') or ''}".split()
+        if _PUBLISHED_PROPERTIES.intersection(names):
+            candidates.append(el.get("content") or el.get("datetime"))
     candidates += tree.xpath("(//article//time[@datetime] | //time[@itemprop='datePublished'])/@datetime")[:1]
     candidates += tree.xpath("//time[@datetime]/@datetime")[:1]
+    found: dict[tuple[datetime, bool], None] = {}
     for candidate in candidates:
         parsed = parse_datetime(candidate, tz)
         if parsed:
-            return parsed
-    return None
+            found.setdefault(parsed, None)
+    return list(found)
+
+
+def resolve_published(own: list[tuple[datetime, bool]], listed: Listed | None, tz: ZoneInfo) -> tuple[str | None, str]:
+    """The publication time and where it came from (``date_source``).
+
+    'page' when the page gives a time; the feed's, sitemap's or listing's time
+    ('feed'/'sitemap'/'listing') when the page gives none, or gives only the day and the
+    source's time falls on it; 'page_day' when the page gives only the day and the time
+    (midnight in the site's zone) is assumed; 'none' when nothing dates the article.
+    """
+    timed = [dt for dt, has_time in own if has_time]
+    if timed:
+        return timed[0].isoformat(), "page"
+    from_source = listed.published if listed is not None and listed.published is not None else None
+    if own:
+        day = own[0][0].date()
+        if from_source is not None and from_source.astimezone(tz).date() == day:
+            return from_source.isoformat(), listed.source_kind  # type: ignore[union-attr]
+        return datetime.combine(day, time(0), tzinfo=tz).isoformat(), "page_day"
+    if from_source is not None:
+        return from_source.isoformat(), listed.source_kind  # type: ignore[union-attr]
+    return None, "none"
 
 
 def detect_language(text: str) -> str | None:
@@ -223,49 +294,78 @@ def _declared_language(tree: lxml.html.HtmlElement, head: _Head | None = None) -
     return lang if re.fullmatch(r"[a-z]{2,3}", lang) else None
 
 
-def _heading_links(tree: lxml.html.HtmlElement, url: str) -> set[str]:
-    """Distinct other pages linked from headings outside page furniture: teasers."""
-    links = set()
-    xpath = (
-        "//*[self::h1 or self::h2 or self::h3 or self::h4]//a[@href]"
-        "[not(ancestor::aside or ancestor::nav or ancestor::footer)]/@href"
-    )
-    own = urlsplit(url)._replace(fragment="").geturl()
-    for href in tree.xpath(xpath):
-        target = urljoin(url, href)
-        if urlsplit(target)._replace(fragment="").geturl() != own:
-            links.add(target)
-    return links
+# JSON-LD types a page gives itself. An article type is strong evidence for an article;
+# a collection or search type for a page of links.
+_ARTICLE_TYPES = re.compile(r"(Article|BlogPosting|LiveBlogPosting|Report)$")
+_LISTING_TYPES = frozenset({"CollectionPage"})
+_SEARCH_TYPES = frozenset({"SearchResultsPage"})
+_SEARCH_PARAMS = frozenset({"q", "s", "query", "search", "text", "searchword"})
+
+
+def _ld_types(head: _Head) -> set[str]:
+    """Every @type the page's JSON-LD gives (a type may be a string or a list of them)."""
+    types: set[str] = set()
+    for item in head.json_ld:
+        value = item.get("@type")
+        for t in value if isinstance(value, list) else [value]:
+            if isinstance(t, str):
+                types.add(t.rsplit("/", 1)[-1])
+    return types
+
+
+def declares_article(head: _Head) -> bool:
+    """The page's own metadata says it is one article."""
+    return ((head.first("og:type") or "").lower() == "article"
+            or any(_ARTICLE_TYPES.search(t) for t in _ld_types(head))
+            or head.first("article:published_time") is not None)
+
+
+def _url_shape(url: str) -> str:
+    """'search', 'listing' (home, tag, category, archive, page N) or 'page' from the URL alone.
+
+    Only the end of the path counts: /tag/astana/ is a listing, /page/some-article.html and
+    /category/news/2024/12/03/title/ are not.
+    """
+    parts = urlsplit(url)
+    segments = [seg for seg in parts.path.split("/") if seg]
+    if _SEARCH_PATH.search(parts.path) or _SEARCH_PARAMS & set(parse_qs(parts.query)):
+        return "search"
+    if not segments or re.fullmatch(r"(index|default|home)\.\w+", segments[-1], re.IGNORECASE):
+        return "listing" if not parts.query else "page"
+    last = segments[-1]
+    if _TAXONOMY_SEGMENT.fullmatch(last) or _SECTION_SEGMENT.fullmatch(last):
+        return "listing"
+    if (len(segments) >= 2 and _TAXONOMY_SEGMENT.fullmatch(segments[-2]) and "." not in last
+            and (last.isdigit() or last.count("-") <= 3)):
+        return "listing"
+    return "page"
+
+
+def _visible_text(tree: lxml.html.HtmlElement) -> str:
+    body = tree.find(".//body")
+    if body is None:
+        return ""
+    return " ".join(t for el in body.iter() if isinstance(el.tag, str) and el.tag not in ("script", "style", "template")
+                    for t in (el.text, *(c.tail for c in el)) if t)
 
 
 def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | None = None) -> Rejection | None:
-    """Reject pages that are not articles; None means 'looks like an article'."""
-    title = (tree.findtext(".//title") or "").strip()
+    """Reject what is plainly not an article before extracting; None means 'extract it'.
+
+    Only strong evidence rejects here: the HTTP status, an empty body, a search URL or
+    a search-results type on a page that does not declare itself an article, an error
+    title or a consent wall on a page with little text. Listings are told apart after
+    extraction, from what trafilatura finds on them (``listing_rejection``).
+    """
     if status >= 400:
         return Rejection(url, RejectReason.ERROR_PAGE, f"HTTP {status}")
-    body = tree.find(".//body")
-    visible = " ".join(body.itertext()) if body is not None else ""
-    if body is None or not visible.strip():
+    visible = _visible_text(tree)
+    if not visible.strip():
         return Rejection(url, RejectReason.NO_CONTENT, "no body text")
     head = head or _Head(tree)
-    og_type = (head.first("og:type") or "").lower()
-    is_article_type = og_type == "article" or any(
-        str(i.get("@type", "")).endswith("Article") for i in head.json_ld
-    )
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    if _SEARCH_PATH.search(parts.path) or {"q", "s", "query", "search"} & set(query) or (
-        not is_article_type and _SEARCH_TEXT.search(visible[:3000])
-    ):
+    if not declares_article(head) and (_url_shape(url) == "search" or _SEARCH_TYPES & _ld_types(head)):
         return Rejection(url, RejectReason.SEARCH, "search results page")
-    teasers = _heading_links(tree, url)
-    articles = tree.xpath("//article[not(ancestor::aside)]")
-    if not is_article_type and (
-        len(teasers) >= 3 or len(articles) >= 3 or _LISTING_PATH.search(parts.path)
-    ):
-        return Rejection(url, RejectReason.LISTING, f"{len(teasers)} teaser links")
-    if is_article_type and len(articles) >= 4 and len(teasers) >= 4:
-        return Rejection(url, RejectReason.LISTING, f"{len(articles)} article blocks")
+    title = (tree.findtext(".//title") or "").strip()
     if len(visible) < 2000 and _ERROR_TITLE.search(title):
         return Rejection(url, RejectReason.ERROR_PAGE, f"error title {title[:60]!r}")
     if len(visible) < 1500 and _CONSENT.search(visible[:5000]):
@@ -273,12 +373,35 @@ def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | N
     return None
 
 
-def _clean_text(text: str, title: str) -> str:
+def listing_rejection(url: str, head: _Head, lines: list[str], teaser_lines: int, teaser_chars: int,
+                      headline_links: int, visible: str) -> Rejection | None:
+    """A listing, tag, section or search page, told from what trafilatura extracted of it.
+
+    A page is a listing when what trafilatura extracts is mostly headlines of other pages
+    of the site, or when neither its metadata nor its text make it an article and its URL
+    or JSON-LD says it is a collection and it holds teasers (headline links to other
+    pages). An article with a related-stories rail or a long comment list is not: its rail
+    is furniture, not most of its text.
+    """
+    text_chars = sum(len(ln) for ln in lines)
+    total = text_chars + teaser_chars
+    article = declares_article(head)
+    reason = RejectReason.SEARCH if _SEARCH_TEXT.search(visible[:3000]) else RejectReason.LISTING
+    if teaser_lines >= 3 and teaser_chars >= (0.8 if article else 0.5) * total:
+        return Rejection(url, reason, f"{teaser_lines} of the extracted lines are links to other pages")
+    if not article and (_url_shape(url) == "listing" or _LISTING_TYPES & _ld_types(head)) and (
+            teaser_lines >= 3 or headline_links >= 3 or text_chars < MIN_TEXT_CHARS):
+        return Rejection(url, reason, f"listing URL or type, {teaser_lines} headline links in the text")
+    return None
+
+
+def _text_lines(text: str, title: str) -> list[str]:
+    """trafilatura's text as lines, without ad-inserter markers and the leading title."""
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not _MARKER_LINE.match(ln)]
     if lines and title and lines[0].casefold() == title.strip().casefold():
         lines = lines[1:]
-    return "\n".join(lines)
+    return lines
 
 
 def _author_names(meta_values: list[str], json_ld: list[dict], fallback: str | None) -> list[str]:
@@ -315,89 +438,96 @@ def _tag_list(meta_tags: list[str], keywords: str | None, doc: dict) -> list[str
     return list(out)
 
 
-_TAG_STEP = re.compile(r"^descendant-or-self::([\w-]+)$")
-_EQUALS_STEP = re.compile(r"^descendant-or-self::\*\[@([\w-]+) = '([^'\\]*)'\]$")
-_CONTAINS_STEP = re.compile(r"^descendant-or-self::\*\[@([\w-]+) and contains\(@\1, '([^'\\]*)'\)\]$")
+_TABLE_PARTS = ("table", "tbody", "thead", "tfoot", "tr", "td", "th")
+_DATA_TABLE_MARKS = ("caption", "thead", "tfoot", "th", "col", "colgroup")
+_CELL_BLOCKS = ("p", "div", "table", "ul", "ol", "form", "h1", "h2", "h3", "h4", "blockquote")
 
 
-class _Furniture:
-    """Finds the elements that furniture selectors match, in one pass over the tree.
+def _own_parts(table: lxml.html.HtmlElement, *tags: str) -> list[lxml.html.HtmlElement]:
+    """The table's own rows, cells or captions, not those of tables nested in it."""
+    return [el for el in table.iter(*tags) if el is not table and next(el.iterancestors("table"), None) is table]
 
-    Selectors of one element (``aside``, ``[role=banner]``, ``[class*=share]``: nearly
-    all of them) are tested in Python against sets and one regex per attribute; libxml2
-    evaluating three dozen XPath predicates per element cost more than trafilatura's own
-    pruning. Any other selector (``body > header``) is evaluated as XPath.
+
+def is_layout_table(table: lxml.html.HtmlElement) -> bool:
+    """A table that lays out a page (menus beside the article), not one that holds data.
+
+    Readability's test, simplified: headers, captions and role=table mark data; nested
+    tables, role=presentation, blocks inside cells, or few rows and columns mark layout.
+    Only the table's own rows and cells count: a layout table often holds a data table.
     """
-
-    def __init__(self, selectors: tuple[str, ...]) -> None:
-        self.tags: set[str] = set()
-        self.equals: dict[str, set[str]] = {}
-        contains: dict[str, list[str]] = {}
-        paths = []
-        for selector in selectors:
-            xpath = _translate(selector)
-            if m := _TAG_STEP.match(xpath):
-                self.tags.add(m.group(1))
-            elif m := _EQUALS_STEP.match(xpath):
-                self.equals.setdefault(m.group(1), set()).add(m.group(2))
-            elif m := _CONTAINS_STEP.match(xpath):
-                contains.setdefault(m.group(1), []).append(m.group(2))
-            else:
-                paths.append(xpath)
-        self.contains = {attr: re.compile("|".join(map(re.escape, parts))) for attr, parts in contains.items()}
-        self.xpath = etree.XPath(" | ".join(paths)) if paths else None
-
-    def __call__(self, tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
-        found = []
-        tags, equals, contains = self.tags, self.equals, self.contains.items()
-        for el in tree.iter():
-            tag = el.tag
-            if not isinstance(tag, str):  # comments, processing instructions
-                continue
-            if tag in tags:
-                found.append(el)
-                continue
-            attrib = el.attrib
-            if not attrib:
-                continue
-            if any(attrib.get(attr) in values for attr, values in equals.items()) or any(
-                    (value := attrib.get(attr)) is not None and pattern.search(value) for attr, pattern in contains):
-                found.append(el)
-        if self.xpath is not None:
-            found += self.xpath(tree)
-        return found
+    role = (table.get("role") or "").lower()
+    if role in ("presentation", "none"):
+        return True
+    if role in ("table", "grid") or _own_parts(table, *_DATA_TABLE_MARKS):
+        return False
+    if table.find(".//table") is not None:
+        return True
+    cells = _own_parts(table, "td")
+    if any(cell.find(f".//{block}") is not None for cell in cells for block in _CELL_BLOCKS):
+        return True
+    rows = _own_parts(table, "tr")
+    columns = max((sum(1 for c in row if c.tag == "td") for row in rows), default=0)
+    return not (len(rows) >= 10 or columns > 4 or len(rows) * columns > 10)
 
 
-@lru_cache(maxsize=64)
-def _furniture(selectors: tuple[str, ...]) -> _Furniture:
-    return _Furniture(selectors)
+def trafilatura_input(tree: lxml.html.HtmlElement, site: Site) -> lxml.html.HtmlElement:
+    """The tree trafilatura sees: a copy, or the tree itself if nothing changes.
 
-
-def _prune(tree: lxml.html.HtmlElement, site: Site) -> lxml.html.HtmlElement:
-    """Remove furniture from the tree (in place), narrowed to the site's body selector if any.
-
-    Everything read from the page as a whole (dates, metadata, canonical URL) is read
-    before this runs.
+    Layout tables become plain containers: trafilatura (with include_tables) writes a
+    table-laid page out as one table of menus, polls and the article, where as
+    containers its usual boilerplate rules apply. The site's registry hints apply:
+    ``extraction.drop`` removes what a site's templates need removed, ``extraction.body``
+    keeps only the element that holds the article. Everything read from the page as a
+    whole (dates, metadata, canonical URL, furniture evidence) is read from the original.
     """
-    # <header> inside <article> holds the headline and date: keep it; drop page headers.
-    # Matches come in document order; removing an ancestor first detaches its matching
-    # descendants, whose removal from the detached subtree then changes nothing.
-    for el in _furniture((*DEFAULT_DROP, *site.extraction.drop))(tree):
-        if el.tag == "header" and el.xpath("ancestor::article"):
-            continue
-        parent = el.getparent()
-        if parent is not None and el.tag not in ("html", "body"):
-            parent.remove(el)
-    if site.extraction.body:
-        nodes = tree.xpath(_translate(site.extraction.body))
-        if nodes:
-            body = tree.find(".//body")
-            if body is not None:
-                for child in list(body):
-                    body.remove(child)
-                for node in nodes:
-                    body.append(node)
+    hints = site.extraction
+    if not hints.drop and not hints.body and not any(map(is_layout_table, tree.iter("table"))):
+        return tree
+    tree = deepcopy(tree)
+    # decided, and their parts found, before any table is rewritten
+    parts = [[t, *_own_parts(t, *_TABLE_PARTS)] for t in tree.iter("table") if is_layout_table(t)]
+    for el in (el for table in parts for el in table):
+        el.tag = "div"
+    if hints.drop:
+        for el in tree.xpath(_css_xpath(hints.drop)):
+            parent = el.getparent()
+            if parent is not None and el.tag not in ("html", "body"):
+                parent.remove(el)
+    if hints.body:
+        nodes = tree.xpath(_translate(hints.body))
+        body = tree.find(".//body")
+        if nodes and body is not None:
+            for child in list(body):
+                body.remove(child)
+            body.extend(nodes)
     return tree
+
+
+def _trafilatura(tree: lxml.html.HtmlElement, url: str, furniture: Furniture) -> dict:
+    """trafilatura's result with the project's options.
+
+    When favor_precision returns almost nothing (it drops whole sections on some
+    templates), trafilatura runs again without it; the second result is taken only if it
+    extends the first (keeps most of its lines) with paragraphs, not if it found another
+    part of the page or only added short lines.
+    """
+    doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
+    data = doc.as_dict() if doc is not None else {}
+    text = data.get("text") or ""
+    if len(text) >= PRECISION_FALLBACK_CHARS:
+        return data
+    retry = trafilatura.bare_extraction(tree, url=url, **{**TRAFILATURA_OPTIONS, "favor_precision": False})
+    retried = retry.as_dict() if retry is not None else {}
+    more = retried.get("text") or ""
+    if len(more) <= len(text):
+        return data
+    first = [ln for ln in text.splitlines() if ln.strip()]
+    # what the retry adds must be paragraphs, not the tickers and link lists it also lets in
+    added, _ = furniture.clean([ln for ln in more.splitlines() if ln.strip() and ln not in text])
+    prose = bool(added) and sum(map(len, added)) >= MIN_PARAGRAPH_CHARS * len(added)
+    if prose and sum(1 for ln in first if ln in more) >= 0.8 * len(first):
+        return retried
+    return data
 
 
 def extract_page(
@@ -421,7 +551,7 @@ def extract_page(
         return Rejection(url, RejectReason.NOT_HTML, "binary content")
     if not html.strip():
         return Rejection(url, RejectReason.NO_CONTENT, "empty body")
-    tree = _parse(html)
+    tree = parse_html(html)
     if tree is None:
         return Rejection(url, RejectReason.NO_CONTENT, "unparseable HTML")
     head = _Head(tree)
@@ -431,44 +561,32 @@ def extract_page(
     tz = site.tz
     declared_canon = tree.xpath('//link[@rel="canonical"]/@href')[:1] + [head.first("og:url")]
     canon = canonical_url(url, declared_canon, site.allowed_domains)
-    # what the whole page declares, read before pruning removes parts of it
     own_title = head.first("og:title") or (tree.xpath("string(//h1)") or "").strip()
     html_title = (tree.findtext(".//title") or "").strip()
-    own_date = page_date(tree, tz, head)
-    declared_language = _declared_language(tree, head)
-    authors_meta = tree.xpath('//meta[@name="author" or @property="article:author"]/@content')
-    tags_meta = tree.xpath('//meta[@property="article:tag"]/@content')
-    doc = trafilatura.bare_extraction(
-        _prune(tree, site),
-        url=canon,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=True,
-        favor_precision=True,
-        deduplicate=False,
-    )
-    data = doc.as_dict() if doc is not None else {}
+    furniture = Furniture.read(tree, url, [canon, *declared_canon])
+    data = _trafilatura(trafilatura_input(tree, site), canon, furniture)
     title = own_title or data.get("title") or html_title
     title = re.sub(r"\s+", " ", title).strip()[:1000]
-    text = _clean_text(data.get("text") or "", title)
-    paragraphs = [ln for ln in text.splitlines() if len(ln) > 40]
-    if len(text) < MIN_TEXT_CHARS or len(paragraphs) < MIN_PARAGRAPHS:
+    lines, dropped = furniture.clean(_text_lines(data.get("text") or "", title))
+    rejection = listing_rejection(url, head, lines, dropped["teaser"], dropped["teaser_chars"],
+                                  furniture.headline_links, _visible_text(tree))
+    if rejection:
+        return rejection
+    text = "\n".join(lines)
+    own_dates = page_dates(tree, tz, head)
+    # a headline and a date or article metadata of the page's own: a short news item, not a
+    # stub (trafilatura's date below is a guess from anywhere on the page, so it does not count)
+    declared = bool(own_title or data.get("title")) and (declares_article(head) or bool(own_dates))
+    if len(text) < (MIN_DECLARED_TEXT_CHARS if declared else MIN_TEXT_CHARS) or (
+            len(text) < 1000 and not any(len(ln) >= MIN_PARAGRAPH_CHARS for ln in lines)):
         return Rejection(url, RejectReason.TOO_SHORT, f"{len(text)} characters of text")
-
-    published: str | None = None
-    date_source = "none"
-    own = own_date
-    if own:
-        published, date_source = own[0].isoformat(), "page"
-    elif data.get("date"):
-        parsed = parse_datetime(data["date"], tz)
-        if parsed:
-            published, date_source = parsed[0].isoformat(), "page"
-    if published is None and listed is not None and listed.published is not None:
-        published, date_source = listed.published.isoformat(), listed.source_kind
-
-    language = declared_language or detect_language(text)
+    if not own_dates and data.get("date"):
+        own_dates = [d for d in [parse_datetime(data["date"], tz)] if d]
+    published, date_source = resolve_published(own_dates, listed, tz)
+    language = _declared_language(tree, head) or detect_language(text)
     fetched = fetched_at or datetime.now(UTC)
+    authors_meta = tree.xpath('//meta[@name="author" or @property="article:author"]/@content')
+    tags_meta = tree.xpath('//meta[@property="article:tag"]/@content')
     return Article(
         id=article_id(canon),
         url=url,
@@ -488,6 +606,7 @@ def extract_page(
         content_hash=content_hash(text),
         extractor=dict(EXTRACTOR),
         source={"kind": listed.source_kind, "url": listed.source_url} if listed else {},
+        page_dates=[d.isoformat() if has_time else d.date().isoformat() for d, has_time in own_dates],
     )
 
 
@@ -508,7 +627,7 @@ def discovery_links(html: str | bytes, url: str, site: Site, content_type: str |
     """Links on a discovery page (listing, search, tag) that match the site's article patterns."""
     if isinstance(html, bytes):
         html, _ = decode_body(html, content_type)
-    tree = _parse(html)
+    tree = parse_html(html)
     if tree is None:
         return []
     patterns = [re.compile(lst.article_pattern) for lst in site.listings]

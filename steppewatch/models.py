@@ -61,6 +61,9 @@ class Article:
     content_hash: str = ""
     extractor: dict[str, str] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    # every publication date the page declares, most explicit first (ISO; a bare day when
+    # the page gives no time), for date resolution beyond `published`
+    page_dates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
