@@ -17,7 +17,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.extraction_settings import page_bytes  # noqa: E402
 from pipelines.extract import extract_page  # noqa: E402
 from steppewatch.alerts.rules import load_rules  # noqa: E402
 from steppewatch.encoding import decode_body  # noqa: E402
@@ -40,7 +39,7 @@ def evaluate() -> dict[str, Any]:
         site = registry.get(golden["site"])
         for url in [a["url"] for a in golden["articles"]] + [u for u in labels["pages"]["listings"]
                                                                if site.owns_host(u.split("/")[2])]:
-            body = page_bytes(server, url)
+            body = server.page(url)[2]
             result = extract_page(body, url, site)
             pipeline = isinstance(result, Article) and rule.query.matches(result.title + "\n" + result.text)
             naive_text = lxml.html.fromstring(decode_body(body)[0]).text_content()

@@ -22,7 +22,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.extraction_settings import page_bytes  # noqa: E402
 from pipelines.extract import extract_page  # noqa: E402
 from steppewatch import dedup  # noqa: E402
 from steppewatch.models import Article, normalise_text  # noqa: E402
@@ -43,7 +42,7 @@ def corpus() -> list[tuple[str, str, str, str]]:
         boiler += golden.get("boilerplate", [])[:12]
         site = registry.get(golden["site"])
         for art in golden["articles"]:
-            result = extract_page(page_bytes(server, art["url"]), art["url"], site)
+            result = extract_page(server.page(art["url"])[2], art["url"], site)
             assert isinstance(result, Article), art["url"]
             label = art.get("story") or art["url"]
             items.append((art["url"], result.language or "", result.text, label))

@@ -12,9 +12,12 @@ The evidence is structural, so it holds on templates nobody here has seen:
   for part of the body); article paragraphs are prose with links inside, not one link;
 - **"read also" paragraphs**: a paragraph that starts with a "Read also:" label (in the
   region's languages and the ones of the real-page set) and is otherwise a lone link;
-- **class-named furniture** (share bars, tickers, "latest" lists…): only lines inside such an
-  element, and only if that element holds a small part of the extracted text, since the
-  same class words name the containers that hold the whole article on some templates.
+
+Class names are not evidence here: the words that name furniture (``latest``, ``share``,
+``teaser``, ``comment``, ``promo``…) also name the containers that hold the whole article on
+some templates. Removing lines from class-named elements, even guarded by their share of
+the text, cost more recall than it gained precision on the real-page set
+(bench/extraction_real.py), so it is not done.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+
+from steppewatch.urls import clean_url
 
 # Labels that introduce a link to another article inside the body.
 READ_ALSO = re.compile(
@@ -38,25 +43,14 @@ READ_ALSO = re.compile(
     re.IGNORECASE,
 )
 
-# Class or id words of page furniture. Whole words only: "promotion" is not "promo", a
-# "category-…" class is not furniture. Matching is the weakest evidence here, so it is guarded.
-_FURNITURE_WORD = re.compile(
-    r"(?:^|[^a-z])(related|share|sharing|social|socials|ticker|newsletter|subscribe|subscription|"
-    r"breadcrumbs?|promo|teasers?|popular|most-read|mostread|latest|see-also|read-also|also-read|"
-    r"recommended|recommendations|advert|advertisement|ads|cookie|cookies|consent|tags|tag-list|"
-    r"taglist|comments?|byline|dateline|date-line)(?:$|[^a-z])"
-)
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # Blocks whose text trafilatura writes as one line.
 _BLOCKS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "dd", "dt", "blockquote", "td", "th",
                      "div", "section", "article", "figcaption", "pre", "span", "a"})
-# A furniture element holding more than this share of the extracted text is not furniture.
-MAX_FURNITURE_SHARE = 0.0
-# Only short lines (labels, counters, link lists) go: prose in a class-named element stays.
-MAX_FURNITURE_LINE = 80
 MIN_TEASER_CHARS = 20
 # A teaser line may carry a bullet, a time or a date beside the headline: "- 14:02 Headline".
 MAX_TEASER_EXTRA = 20
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4"})
+_FURNITURE_TAGS = frozenset({"nav", "aside", "footer", "header"})
 _BULLET = re.compile(r"^[-•*·–—]\s*")
 
 
@@ -73,8 +67,9 @@ def _host(url: str) -> str:
 
 
 def _own(url: str) -> str:
+    """The page a URL names, whatever its tracking parameters, www. or trailing slash."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(clean_url(url))
     except ValueError:
         return url
     return f"{_host(url)}{parts.path.rstrip('/')}?{parts.query}"
@@ -85,9 +80,9 @@ class Furniture:
     """What the page's structure says about lines of its extracted text."""
 
     teasers: set[str] = field(default_factory=set)
+    teasers_by_length: dict[int, list[str]] = field(default_factory=dict)
     headline_links: int = 0  # links to other pages of the site in headings outside nav/aside/footer
     read_also: set[str] = field(default_factory=set)
-    by_element: list[set[str]] = field(default_factory=list)  # lines of each class-named element
 
     @classmethod
     def read(cls, tree: lxml.html.HtmlElement, url: str, own_urls: Iterable[str]) -> Furniture:
@@ -105,10 +100,11 @@ class Furniture:
             if _host(target) != host or _own(target) in own:
                 continue
             text = norm(a.text_content())
-            if len(text) >= MIN_TEASER_CHARS and " " in text:
+            if len(text) >= MIN_TEASER_CHARS and " " in text and text not in found.teasers:
                 found.teasers.add(text)
-            if a.xpath("ancestor::*[self::h1 or self::h2 or self::h3 or self::h4]") and not a.xpath(
-                    "ancestor::*[self::nav or self::aside or self::footer or self::header]"):
+                found.teasers_by_length.setdefault(len(text), []).append(text)
+            ancestors = {el.tag for el in a.iterancestors()}
+            if ancestors & _HEADINGS and not ancestors & _FURNITURE_TAGS:
                 found.headline_links += 1
         for el in tree.iter(*_BLOCKS):
             text = norm(el.text_content())
@@ -123,15 +119,6 @@ class Furniture:
                 found.read_also.add(text)
                 if rest:
                     found.read_also.add(rest)
-        for el in tree.iter():
-            if not isinstance(el.tag, str) or el.tag in ("html", "body"):
-                continue
-            words = " ".join(filter(None, (el.get("class"), el.get("id"))))
-            if not words or not _FURNITURE_WORD.search(_CAMEL.sub("-", words).lower()):
-                continue
-            lines = {norm(b.text_content()) for b in el.iter(*_BLOCKS)} | {norm(el.text_content())}
-            lines.discard("")
-            found.by_element.append(lines)
         return found
 
     def is_teaser(self, line: str) -> bool:
@@ -140,21 +127,14 @@ class Furniture:
         line = _BULLET.sub("", line)
         if line in self.teasers:
             return True
-        return any(len(line) - len(t) <= MAX_TEASER_EXTRA and t in line
-                   for t in self.teasers if len(t) <= len(line))
+        return any(t in line for size in range(max(len(line) - MAX_TEASER_EXTRA, MIN_TEASER_CHARS), len(line))
+                   for t in self.teasers_by_length.get(size, ()))
 
     def clean(self, lines: list[str]) -> tuple[list[str], dict[str, int]]:
         """The lines that are not furniture, and how many of each kind were dropped."""
         normed = [norm(ln) for ln in lines]
-        total = sum(len(n) for n in normed) or 1
-        present = set(normed)
-        furniture: set[str] = set()
-        for element in self.by_element:
-            inside = {n for n in element & present if len(n) <= MAX_FURNITURE_LINE}
-            if inside and sum(len(n) for n in inside) <= MAX_FURNITURE_SHARE * total:
-                furniture |= inside
         kept: list[str] = []
-        dropped = {"teaser": 0, "teaser_chars": 0, "read_also": 0, "furniture": 0}
+        dropped = {"teaser": 0, "teaser_chars": 0, "read_also": 0}
         skip_next = False
         for line, n in zip(lines, normed, strict=True):
             if skip_next and n in self.teasers:
@@ -169,9 +149,6 @@ class Furniture:
             if self.is_teaser(n):
                 dropped["teaser"] += 1
                 dropped["teaser_chars"] += len(line)
-                continue
-            if n in furniture:
-                dropped["furniture"] += 1
                 continue
             kept.append(line)
         return kept, dropped

@@ -173,6 +173,18 @@ class ReplayServer:
         rule = site.routes.get(target) or site.routes.get(urlsplit(target).path)
         return self._apply(site, target, rule or {}, nth, user_agent)
 
+    def page(self, url: str, attempts: int = 3) -> tuple[int, dict[str, str], bytes]:
+        """What a GET of ``url`` answers, without HTTP: for tests and benchmarks that
+        extract fixture pages directly. Retried like a crawler would on 429 and 5xx,
+        which the fault routes answer first."""
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        for _ in range(attempts):
+            status, headers, body = self.respond(parts.hostname or "", target, "steppewatch-test")
+            if status != 429 and status < 500:
+                break
+        return status, headers, body
+
     def _apply(
         self, site: _Site, target: str, rule: dict[str, Any], nth: int, ua: str
     ) -> tuple[int, dict[str, str], bytes]:

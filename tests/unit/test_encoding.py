@@ -30,3 +30,24 @@ def test_meta_declaration_is_used_for_legacy_bytes() -> None:
     html = f'<html><head><meta charset="koi8-r"></head><body><p>{RU}</p></body></html>'.encode("koi8-r")
     text, used = decode_body(html, None)
     assert RU in text and used == "koi8-r"
+
+
+DE = "Schöne Grüße aus München: Die Bürger äußern sich über höhere Preise für Öl und Gemüse. "
+UZ = "Oʻzbekiston va Qozogʻiston oʻrtasidagi savdo hajmi oshdi. "
+
+
+@pytest.mark.parametrize(("text", "encoding"), [(DE * 3, "cp1252"), (DE * 40, "cp1252"), (DE * 3, "iso-8859-1")])
+def test_latin_page_without_declaration_is_not_read_as_cyrillic(text: str, encoding: str) -> None:
+    # umlauts read as cp1251 become Cyrillic letters inside Latin words ("Grьяe")
+    html = f"<html><body><p>{text}</p></body></html>".encode(encoding)
+    decoded, used = decode_body(html, None)
+    assert DE in decoded, used
+
+
+@pytest.mark.parametrize("broken", [b"\xe9", b"\xff\xfe", b"\xd0"])
+def test_utf8_with_a_few_broken_bytes_stays_utf8(broken: bytes) -> None:
+    # a truncated character or one pasted legacy byte in a UTF-8 page, declared or not
+    body = (RU + UZ + DE).encode() * 5
+    html = b"<html><body><p>" + body + broken + b"</p><p>" + body + b"</p></body></html>"
+    decoded, used = decode_body(html, None)
+    assert used == "utf-8" and RU in decoded and UZ in decoded and DE in decoded
