@@ -43,9 +43,8 @@ READ_ALSO = re.compile(
     re.IGNORECASE,
 )
 
-# Blocks whose text trafilatura writes as one line.
-_BLOCKS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "dd", "dt", "blockquote", "td", "th",
-                     "div", "section", "article", "figcaption", "pre", "span", "a"})
+# Blocks that may hold a "read also" paragraph (trafilatura writes each as one line).
+_LABELLED_BLOCKS = ("p", "div", "li", "h2", "h3", "h4", "h5", "h6", "dd", "blockquote", "td", "section")
 MIN_TEASER_CHARS = 20
 # A teaser line may carry a bullet, a time or a date beside the headline: "- 14:02 Headline".
 MAX_TEASER_EXTRA = 20
@@ -56,6 +55,16 @@ _BULLET = re.compile(r"^[-•*·–—]\s*")
 
 def norm(text: str) -> str:
     return " ".join(text.split()).casefold()
+
+
+def _text_start(el: lxml.html.HtmlElement, size: int = 40) -> str:
+    """The first characters of an element's text, normalised, without reading all of it."""
+    start = ""
+    for piece in el.itertext():
+        start += piece
+        if len(start) >= size:
+            break
+    return norm(start)
 
 
 def _host(url: str) -> str:
@@ -93,25 +102,28 @@ class Furniture:
             href = (a.get("href") or "").strip()
             if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
                 continue
+            text = norm(a.text_content())
+            teaser = len(text) >= MIN_TEASER_CHARS and " " in text and text not in found.teasers
+            ancestors = {el.tag for el in a.iterancestors()}
+            headline = bool(ancestors & _HEADINGS) and not ancestors & _FURNITURE_TAGS
+            if not teaser and not headline:
+                continue
             try:
                 target = urljoin(url, href)
             except ValueError:
                 continue
             if _host(target) != host or _own(target) in own:
                 continue
-            text = norm(a.text_content())
-            if len(text) >= MIN_TEASER_CHARS and " " in text and text not in found.teasers:
+            if teaser:
                 found.teasers.add(text)
                 found.teasers_by_length.setdefault(len(text), []).append(text)
-            ancestors = {el.tag for el in a.iterancestors()}
-            if ancestors & _HEADINGS and not ancestors & _FURNITURE_TAGS:
-                found.headline_links += 1
-        for el in tree.iter(*_BLOCKS):
-            text = norm(el.text_content())
-            if not text or len(text) > 600:
+            found.headline_links += headline
+        for el in tree.iter(*_LABELLED_BLOCKS):
+            if READ_ALSO.match(_text_start(el)) is None:
                 continue
+            text = norm(el.text_content())
             match = READ_ALSO.match(text)
-            if match is None:
+            if match is None or len(text) > 600:
                 continue
             rest = text[match.end():]
             links = norm(" ".join(a.text_content() for a in el.iter("a")))

@@ -341,15 +341,16 @@ def _url_shape(url: str) -> str:
     return "page"
 
 
+_VISIBLE_TEXT = etree.XPath("//body//text()[not(parent::script or parent::style or parent::template)]")
+
+
 def _visible_text(tree: lxml.html.HtmlElement) -> str:
-    body = tree.find(".//body")
-    if body is None:
-        return ""
-    return " ".join(t for el in body.iter() if isinstance(el.tag, str) and el.tag not in ("script", "style", "template")
-                    for t in (el.text, *(c.tail for c in el)) if t)
+    """The body's text without script, style and template contents."""
+    return " ".join(_VISIBLE_TEXT(tree))
 
 
-def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | None = None) -> Rejection | None:
+def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | None = None,
+             visible: str | None = None) -> Rejection | None:
     """Reject what is plainly not an article before extracting; None means 'extract it'.
 
     Only strong evidence rejects here: the HTTP status, an empty body, a search URL or
@@ -359,7 +360,7 @@ def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | N
     """
     if status >= 400:
         return Rejection(url, RejectReason.ERROR_PAGE, f"HTTP {status}")
-    visible = _visible_text(tree)
+    visible = _visible_text(tree) if visible is None else visible
     if not visible.strip():
         return Rejection(url, RejectReason.NO_CONTENT, "no body text")
     head = head or _Head(tree)
@@ -555,7 +556,8 @@ def extract_page(
     if tree is None:
         return Rejection(url, RejectReason.NO_CONTENT, "unparseable HTML")
     head = _Head(tree)
-    rejection = classify(tree, url, status, head)
+    visible = _visible_text(tree)
+    rejection = classify(tree, url, status, head, visible)
     if rejection:
         return rejection
     tz = site.tz
@@ -569,7 +571,7 @@ def extract_page(
     title = re.sub(r"\s+", " ", title).strip()[:1000]
     lines, dropped = furniture.clean(_text_lines(data.get("text") or "", title))
     rejection = listing_rejection(url, head, lines, dropped["teaser"], dropped["teaser_chars"],
-                                  furniture.headline_links, _visible_text(tree))
+                                  furniture.headline_links, visible)
     if rejection:
         return rejection
     text = "\n".join(lines)
