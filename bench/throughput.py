@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import SINCE, UNTIL, build  # noqa: E402
+from pipelines.extract import TRAFILATURA_OPTIONS  # noqa: E402
 
 FAST = ["AUTOTHROTTLE_ENABLED=False", "DOWNLOAD_DELAY=0", "CONCURRENT_REQUESTS=32",
         "CONCURRENT_REQUESTS_PER_DOMAIN=16", "LOG_LEVEL=WARNING"]
-SETTINGS = dict(with_metadata=True, include_comments=False, include_tables=True, favor_precision=True,
-                deduplicate=False)  # what pipelines/extract.py passes to trafilatura
+SETTINGS = TRAFILATURA_OPTIONS  # what pipelines/extract.py passes to trafilatura
 
 
 def machine() -> str:

@@ -24,32 +24,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+from lxml import etree
 
 from steppewatch.urls import clean_url
 
 # Labels that introduce a link to another article inside the body.
-READ_ALSO = re.compile(
-    r"^(?:read (?:also|more)|also read|see also|related(?: (?:story|article|news))?|more on this|"
+_LABELS = (
+    r"(?:read (?:also|more)|also read|see also|related(?: (?:story|article|news))?|more on this|"
     r"читайте (?:также|тоже|ещ[её])|также читайте|читать также|смотрите также|ещ[её] по теме|по теме|"
     r"тағы оқыңыз|тағы да оқыңыз|сондай-ақ оқыңыз|оқи отырыңыз|"
     r"shuningdek,? o['ʻ‘’`]?qing|yana o['ʻ‘’`]?qing|шунингдек,? ўқинг|"
     r"дагы окуңуз|ошондой эле окуңуз|инчунин хонед|"
     r"lesen sie auch|mehr zum thema|auch interessant|lire aussi|à lire aussi|czytaj (?:też|także)|"
-    r"lee también|читайте також)\s*[:：.—–-]?\s*",
-    re.IGNORECASE,
+    r"lee también|читайте також)"
 )
+READ_ALSO = re.compile(r"^" + _LABELS + r"\s*[:：.—–-]?\s*", re.IGNORECASE)
+_ANY_LABEL = re.compile(_LABELS, re.IGNORECASE)
 
 # Blocks that may hold a "read also" paragraph (trafilatura writes each as one line).
 _LABELLED_BLOCKS = ("p", "div", "li", "h2", "h3", "h4", "h5", "h6", "dd", "blockquote", "td", "section")
 MIN_TEASER_CHARS = 20
 # A teaser line may carry a bullet, a time or a date beside the headline: "- 14:02 Headline".
 MAX_TEASER_EXTRA = 20
-_HEADINGS = frozenset({"h1", "h2", "h3", "h4"})
-_FURNITURE_TAGS = frozenset({"nav", "aside", "footer", "header"})
 _BULLET = re.compile(r"^[-•*·–—]\s*")
 
 
@@ -84,28 +83,32 @@ def _own(url: str) -> str:
     return f"{_host(url)}{parts.path.rstrip('/')}?{parts.query}"
 
 
-@dataclass
+_HEADLINE_LINKS = etree.XPath(
+    "//*[self::h1 or self::h2 or self::h3 or self::h4]//a[@href]"
+    "[not(ancestor::nav or ancestor::aside or ancestor::footer or ancestor::header)]")
+
+
 class Furniture:
     """What the page's structure says about lines of its extracted text."""
 
-    teasers: set[str] = field(default_factory=set)
-    teasers_by_length: dict[int, list[str]] = field(default_factory=dict)
-    headline_links: int = 0  # links to other pages of the site in headings outside nav/aside/footer
-    read_also: set[str] = field(default_factory=set)
-
-    @classmethod
-    def read(cls, tree: lxml.html.HtmlElement, url: str, own_urls: Iterable[str]) -> Furniture:
-        found = cls()
+    def __init__(self, tree: lxml.html.HtmlElement, url: str, own_urls: Iterable[str]) -> None:
+        """Read the page's links once; "read also" blocks are looked for only when the
+        text to clean has a label (most pages have none)."""
+        self.teasers: set[str] = set()
+        self.teasers_by_length: dict[int, list[str]] = {}
+        self.headline_links = 0  # links to other pages of the site in headings outside nav/aside/footer
+        self._tree = tree
+        self._read_also: set[str] | None = None
         host = _host(url)
         own = {_own(u) for u in own_urls if u} | {_own(url)}
+        in_headings = set(_HEADLINE_LINKS(tree))
         for a in tree.iter("a"):
             href = (a.get("href") or "").strip()
             if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
                 continue
             text = norm(a.text_content())
-            teaser = len(text) >= MIN_TEASER_CHARS and " " in text and text not in found.teasers
-            ancestors = {el.tag for el in a.iterancestors()}
-            headline = bool(ancestors & _HEADINGS) and not ancestors & _FURNITURE_TAGS
+            teaser = len(text) >= MIN_TEASER_CHARS and " " in text and text not in self.teasers
+            headline = a in in_headings
             if not teaser and not headline:
                 continue
             try:
@@ -115,23 +118,29 @@ class Furniture:
             if _host(target) != host or _own(target) in own:
                 continue
             if teaser:
-                found.teasers.add(text)
-                found.teasers_by_length.setdefault(len(text), []).append(text)
-            found.headline_links += headline
-        for el in tree.iter(*_LABELLED_BLOCKS):
-            if READ_ALSO.match(_text_start(el)) is None:
-                continue
-            text = norm(el.text_content())
-            match = READ_ALSO.match(text)
-            if match is None or len(text) > 600:
-                continue
-            rest = text[match.end():]
-            links = norm(" ".join(a.text_content() for a in el.iter("a")))
-            if not rest or (links and len(links) >= 0.6 * len(rest)):
-                found.read_also.add(text)
-                if rest:
-                    found.read_also.add(rest)
-        return found
+                self.teasers.add(text)
+                self.teasers_by_length.setdefault(len(text), []).append(text)
+            self.headline_links += headline
+
+    @property
+    def read_also(self) -> set[str]:
+        """Normalised texts of "read also" paragraphs (and of their links) on the page."""
+        if self._read_also is None:
+            self._read_also = set()
+            for el in self._tree.iter(*_LABELLED_BLOCKS):
+                if READ_ALSO.match(_text_start(el)) is None:
+                    continue
+                text = norm(el.text_content())
+                match = READ_ALSO.match(text)
+                if match is None or len(text) > 600:
+                    continue
+                rest = text[match.end():]
+                links = norm(" ".join(a.text_content() for a in el.iter("a")))
+                if not rest or (links and len(links) >= 0.6 * len(rest)):
+                    self._read_also.add(text)
+                    if rest:
+                        self._read_also.add(rest)
+        return self._read_also
 
     def is_teaser(self, line: str) -> bool:
         """The (normalised) line is a headline link to another page, give or take a
@@ -145,6 +154,7 @@ class Furniture:
     def clean(self, lines: list[str]) -> tuple[list[str], dict[str, int]]:
         """The lines that are not furniture, and how many of each kind were dropped."""
         normed = [norm(ln) for ln in lines]
+        read_also = self.read_also if any(_ANY_LABEL.search(n) for n in normed) else set()
         kept: list[str] = []
         dropped = {"teaser": 0, "teaser_chars": 0, "read_also": 0}
         skip_next = False
@@ -154,7 +164,7 @@ class Furniture:
                 skip_next = False
                 continue
             skip_next = False
-            if n in self.read_also or (READ_ALSO.fullmatch(n) is not None):
+            if n in read_also or (READ_ALSO.fullmatch(n) is not None):
                 dropped["read_also"] += 1
                 skip_next = READ_ALSO.fullmatch(n) is not None  # a label alone: its link is the next line
                 continue

@@ -341,21 +341,35 @@ def _url_shape(url: str) -> str:
     return "page"
 
 
-_VISIBLE_TEXT = etree.XPath("//body//text()[not(parent::script or parent::style or parent::template)]")
+_INVISIBLE = frozenset({"script", "style", "template", "noscript"})
+VISIBLE_TEXT_CHARS = 5000
 
 
-def _visible_text(tree: lxml.html.HtmlElement) -> str:
-    """The body's text without script, style and template contents."""
-    return " ".join(_VISIBLE_TEXT(tree))
+def _visible_text(tree: lxml.html.HtmlElement, limit: int = VISIBLE_TEXT_CHARS) -> str:
+    """The start of the body's text, without script, style and template contents: what
+    the error, consent and search tests read (they need no more than ``limit`` chars)."""
+    body = tree.find(".//body")
+    if body is None:
+        return ""
+    pieces: list[str] = []
+    size = 0
+    for el in body.iter():
+        for piece in (el.text if el.tag not in _INVISIBLE else None, el.tail if el is not body else None):
+            if piece and not piece.isspace():
+                pieces.append(piece)
+                size += len(piece)
+        if size >= limit:
+            break
+    return " ".join(pieces)
 
 
 def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | None = None,
              visible: str | None = None) -> Rejection | None:
     """Reject what is plainly not an article before extracting; None means 'extract it'.
 
-    Only strong evidence rejects here: the HTTP status, an empty body, a search URL or
-    a search-results type on a page that does not declare itself an article, an error
-    title or a consent wall on a page with little text. Listings are told apart after
+    Only strong evidence rejects here: the HTTP status, an empty body; on a page that
+    does not declare itself an article, a search URL or search-results type, an error
+    title or a consent wall with little text. Listings are told apart after
     extraction, from what trafilatura finds on them (``listing_rejection``).
     """
     if status >= 400:
@@ -364,12 +378,14 @@ def classify(tree: lxml.html.HtmlElement, url: str, status: int, head: _Head | N
     if not visible.strip():
         return Rejection(url, RejectReason.NO_CONTENT, "no body text")
     head = head or _Head(tree)
-    if not declares_article(head) and (_url_shape(url) == "search" or _SEARCH_TYPES & _ld_types(head)):
+    if declares_article(head):  # a short news item may have "Ошибка" in its title and a cookie banner
+        return None
+    if _url_shape(url) == "search" or _SEARCH_TYPES & _ld_types(head):
         return Rejection(url, RejectReason.SEARCH, "search results page")
     title = (tree.findtext(".//title") or "").strip()
     if len(visible) < 2000 and _ERROR_TITLE.search(title):
         return Rejection(url, RejectReason.ERROR_PAGE, f"error title {title[:60]!r}")
-    if len(visible) < 1500 and _CONSENT.search(visible[:5000]):
+    if len(visible) < 1500 and _CONSENT.search(visible):
         return Rejection(url, RejectReason.CONSENT_WALL, "consent or JavaScript wall")
     return None
 
@@ -565,7 +581,7 @@ def extract_page(
     canon = canonical_url(url, declared_canon, site.allowed_domains)
     own_title = head.first("og:title") or (tree.xpath("string(//h1)") or "").strip()
     html_title = (tree.findtext(".//title") or "").strip()
-    furniture = Furniture.read(tree, url, [canon, *declared_canon])
+    furniture = Furniture(tree, url, [canon, *declared_canon])
     data = _trafilatura(trafilatura_input(tree, site), canon, furniture)
     title = own_title or data.get("title") or html_title
     title = re.sub(r"\s+", " ", title).strip()[:1000]

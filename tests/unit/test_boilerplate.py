@@ -61,7 +61,7 @@ def test_cleaning_keeps_every_line_that_is_not_a_link_to_another_page(paras: lis
     rail = "".join(f"<article class=card><h3><a href='/ru/news/{i}/'>{html.escape(t)}</a></h3></article>"
                    for i, t in enumerate(teasers))
     tree = lxml.html.document_fromstring(_page("".join(f"<p>{html.escape(p)}</p>" for p in paras), rail))
-    furniture = Furniture.read(tree, URL, [URL])
+    furniture = Furniture(tree, URL, [URL])
     prose = [p for p in paras if not any(t.casefold() in p.casefold() for t in teasers)]
     kept, dropped = furniture.clean([*paras, *teasers])
     assert all(p in kept for p in prose)
@@ -72,5 +72,5 @@ def test_cleaning_keeps_every_line_that_is_not_a_link_to_another_page(paras: lis
 def test_a_link_to_the_page_itself_is_not_a_teaser() -> None:
     own = "Токаев провёл переговоры в Астане с президентом Узбекистана"
     tree = lxml.html.document_fromstring(_page("<p>x</p>", f"<h2><a href='{URL}?utm_source=tg'>{own}</a></h2>"))
-    kept, _ = Furniture.read(tree, URL, [URL]).clean([own])
+    kept, _ = Furniture(tree, URL, [URL]).clean([own])
     assert kept == [own]
