@@ -106,6 +106,33 @@ def test_html_without_a_body_is_rejected_as_no_content() -> None:
         assert isinstance(result, Rejection) and result.reason == RejectReason.NO_CONTENT, raw
 
 
+_SENTENCE = "Токаев заявил, что переговоры в Астане продолжатся в январе при участии всех сторон."
+_BODY = ("<h1>Переговоры в Астане</h1>" + "".join(
+    f"<p>Абзац {i}: делегации обсудили транзит, тарифы и расписание поездов через границу.</p>" for i in range(4)))
+
+
+@pytest.mark.parametrize(("prefix", "sentence", "encoding"), [
+    # lxml refuses a decoded string that still declares its encoding
+    ('<?xml version="1.0" encoding="windows-1251"?>\n', _SENTENCE, "cp1251"),
+    # a PHP notice printed before the template: without care the page parses as a fragment
+    ("<br />\n<b>Warning</b>:  Undefined variable $banner in <b>/var/www/header.php</b> on line <b>42</b><br />\n",
+     _SENTENCE, "utf-8"),
+    # control characters that are not allowed in XML text
+    ("\x01 \x0b", _SENTENCE.replace("заявил,", "заявил\x08,"), "utf-8"),
+    # React writes comments inside paragraphs; the text after one is a tail trafilatura loses
+    ("", _SENTENCE.replace("заявил, что ", "заявил<!-- -->, что <!-- -->"), "utf-8"),
+], ids=["xml-declaration", "php-warning", "control-characters", "react-comments"])
+def test_pages_with_junk_before_or_inside_the_markup_still_give_their_text(
+        prefix: str, sentence: str, encoding: str) -> None:
+    page = (f"{prefix}<!DOCTYPE html><html lang=ru><head><title>Переговоры</title>"
+            f"<meta property='og:type' content='article'></head><body><article>{_BODY}<p>{sentence}</p>"
+            "</article></body></html>")
+    result = extract_page(page.encode(encoding), "http://bad.test/news/1/", _site(), content_type="text/html")
+    assert isinstance(result, Article), result
+    assert _SENTENCE in result.text
+    assert "Warning" not in result.text and "Undefined variable" not in result.text
+
+
 def test_titles_with_line_breaks_and_markup_become_one_clean_line() -> None:
     title = "Breaking:\r\nAstana talks <b>resume</b>\nBcc: someone@example.org"
     page = article_html("http://bad.test/t/", "x", "2024-12-03T10:00:00+00:00", 5).replace(
