@@ -14,14 +14,13 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import lxml.html
 from lxml import etree
 
-from pipelines.extract import parse_datetime
+from steppewatch.dates import parse_date
 from steppewatch.encoding import decode_body
 from steppewatch.urls import is_http_url
 
@@ -117,17 +116,9 @@ def _root(body: bytes) -> tuple[etree._Element, str | None]:
 
 
 def _date(value: str | None, tz: ZoneInfo) -> tuple[datetime | None, bool]:
-    if not value:
-        return None, True
-    value = value.strip()
-    try:
-        dt = parsedate_to_datetime(value)
-        if dt is not None:
-            return (dt if dt.tzinfo else dt.replace(tzinfo=tz)), True
-    except (TypeError, ValueError, IndexError):
-        pass
-    parsed = parse_datetime(value, tz)
-    return parsed if parsed else (None, True)
+    """(published, has_time) of one entry; a date that cannot be read is no date."""
+    found = parse_date(value, tz)
+    return (found.when, found.has_time) if found else (None, True)
 
 
 def parse_feed(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
@@ -165,11 +156,17 @@ def parse_feed(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
                     link = _text(guid)
         if not link:
             continue
-        absolute = urljoin(url, link.strip())
+        try:
+            absolute = urljoin(url, link.strip())
+        except ValueError:  # a broken IPv6 host: no link, like the non-http ones
+            continue
         if not is_http_url(absolute):
             continue
         raw_date = _text(_child(item, "pubdate", "date", "published", "updated", "issued", "modified"))
-        published, has_time = _date(raw_date, tz)
+        try:
+            published, has_time = _date(raw_date, tz)
+        except Exception:  # a date that cannot be read loses the entry its date, not its URL
+            published, has_time = None, True
         entries.append(Entry(absolute, published, has_time, _text(_child(item, "title"))))
     return Parsed(kind, entries=entries, error=note if not entries else None)
 
@@ -193,7 +190,10 @@ def parse_sitemap(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
         loc = _text(_child(node, "loc"))
         if not loc:
             continue
-        absolute = urljoin(url, loc)
+        try:
+            absolute = urljoin(url, loc)
+        except ValueError:  # a broken IPv6 host: no link, like the non-http ones
+            continue
         if not is_http_url(absolute):
             continue
         raw_date, title = None, None
@@ -202,7 +202,10 @@ def parse_sitemap(body: bytes, url: str, tz: ZoneInfo) -> Parsed:
             raw_date = _text(_child(news, "publication_date"))
             title = _text(_child(news, "title"))
         raw_date = raw_date or _text(_child(node, "lastmod"))
-        published, has_time = _date(raw_date, tz)
+        try:
+            published, has_time = _date(raw_date, tz)
+        except Exception:  # a date that cannot be read loses the entry its date, not its URL
+            published, has_time = None, True
         entry = Entry(absolute, published, has_time, title)
         (out.children if top == "sitemapindex" else out.entries).append(entry)
     if note and not (out.children or out.entries):
@@ -222,7 +225,10 @@ def parse_listing(
     pattern = re.compile(article_pattern)
     seen: dict[str, Entry] = {}
     for a in tree.xpath("//a[@href]"):
-        absolute = urljoin(url, a.get("href", "").strip()).split("#")[0]
+        try:
+            absolute = urljoin(url, a.get("href", "").strip()).split("#")[0]
+        except ValueError:  # a broken IPv6 host: no link
+            continue
         if not is_http_url(absolute) or not pattern.search(absolute) or absolute in seen:
             continue
         published, has_time = None, True
@@ -233,12 +239,18 @@ def parse_listing(
                 break
             times = node.xpath(".//time/@datetime")
             if times:
-                published, has_time = _date(times[0], tz)
+                try:
+                    published, has_time = _date(times[0], tz)
+                except Exception:  # a date that cannot be read loses the link its date, not the link
+                    published, has_time = None, True
                 break
         title = " ".join(a.text_content().split()) or None
         seen[absolute] = Entry(absolute, published, has_time, title)
-    next_pages = [
-        urljoin(url, h) for h in tree.xpath('//a[@rel="next"]/@href | //link[@rel="next"]/@href')
-    ]
+    next_pages: list[str] = []
+    for href in tree.xpath('//a[@rel="next"]/@href | //link[@rel="next"]/@href'):
+        try:
+            next_pages.append(urljoin(url, href))
+        except ValueError:  # a broken IPv6 host: no next page there
+            continue
     return Parsed("listing", entries=list(seen.values()), next_pages=next_pages)
 

@@ -114,3 +114,35 @@ def test_listing_links_dates_and_next_page() -> None:
     assert urls[:2] == ["http://s.test/news/2024/12/03/a/", "http://s.test/news/2024/12/02/b/"]
     assert parsed.entries[0].published.isoformat() == "2024-12-03T10:00:00+05:00"
     assert parsed.next_pages == ["http://s.test/news/page/2/"]
+
+
+def test_a_broken_link_or_a_date_that_raises_loses_only_that_entry_or_its_date(monkeypatch) -> None:
+    """A link urljoin cannot read (a broken IPv6 host) is no link; a date the parser fails on is
+    no date; neither loses the rest of the source."""
+    import spiders.discovery as discovery
+
+    real_date = discovery._date
+
+    def fails_on_9999(value, tz):  # noqa: ANN001, ANN202
+        if value and "9999" in value:
+            raise OverflowError("date value out of range")
+        return real_date(value, tz)
+
+    monkeypatch.setattr(discovery, "_date", fails_on_9999)
+    feed = b"""<rss version="2.0"><channel><item><link>http://[broken/x</link></item>
+<item><link>http://s.test/a</link><pubDate>9999-12-31</pubDate></item>
+<item><link>http://s.test/b</link><pubDate>Tue, 03 Dec 2024 05:15:00 +0000</pubDate></item></channel></rss>"""
+    parsed = parse_feed(feed, "http://s.test/feed", TZ)
+    assert [(e.url, e.published is None) for e in parsed.entries] == [("http://s.test/a", True), ("http://s.test/b", False)]
+    sitemap = b"""<urlset><url><loc>http://[broken/x</loc></url><url><loc>http://s.test/a</loc><lastmod>9999-12-31</lastmod></url>
+<url><loc>http://s.test/b</loc><lastmod>2024-12-03</lastmod></url></urlset>"""
+    parsed = parse_sitemap(sitemap, "http://s.test/sm.xml", TZ)
+    assert [(e.url, e.published is None) for e in parsed.entries] == [("http://s.test/a", True), ("http://s.test/b", False)]
+    listing = b"""<html><body><a href="http://[broken/news/1/">x</a>
+<div><a href="/news/2/">a</a><time datetime="9999-12-31">never</time></div>
+<div><a href="/news/3/">b</a><time datetime="2024-12-03">3 Dec</time></div>
+<a rel="next" href="http://[broken/news/page/2/">next</a><link rel="next" href="/news/page/2/"></body></html>"""
+    parsed = parse_listing(listing, "http://s.test/news/", TZ, r"/news/\d+/")
+    assert [(e.url, e.published is None) for e in parsed.entries] == [("http://s.test/news/2/", True),
+                                                                     ("http://s.test/news/3/", False)]
+    assert parsed.next_pages == ["http://s.test/news/page/2/"]
