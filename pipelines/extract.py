@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 import lxml.html
 import trafilatura
 from cssselect import GenericTranslator
-from dateutil import parser as dateparser
 from lxml import etree
 
 from pipelines.boilerplate import Furniture
+from steppewatch.dates import Found, has_explicit_offset, parse_date, whole_hours_apart
 from steppewatch.encoding import decode_body
 from steppewatch.models import Article, Listed, Rejection, RejectReason, article_id, content_hash
 from steppewatch.registry import Site
@@ -183,42 +183,14 @@ def _json_ld(tree: lxml.html.HtmlElement) -> list[dict]:
     return found
 
 
-def parse_datetime(value: str | None, tz: ZoneInfo) -> tuple[datetime, bool] | None:
-    """Parse a date or datetime; naive values are in the site's zone. Returns (dt, has_time).
-
-    Dates that are not ISO are read day-first, as the region writes them (03.12.2024).
-    """
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    has_time = True
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            dt, has_time = datetime.fromisoformat(value), False
-        else:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            dt = dateparser.parse(value, dayfirst=True)
-        except (ValueError, OverflowError):
-            return None
-        has_time = bool(re.search(r"\d:\d\d", value))
-    if dt is None or not (1990 <= dt.year <= 2100):
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt, has_time
-
-
 _PUBLISHED_PROPERTIES = frozenset({"datePublished", "dc:date", "dc:created", "dcterms:created", "dcterms:issued",
                                    "schema:datePublished", "article:published_time"})
 
 
-def page_dates(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = None) -> list[tuple[datetime, bool]]:
-    """Every publication date the page declares about itself, most explicit first.
-
-    Each is (datetime, has_time); a naive value is read in the site's time zone.
-    """
+def page_dates(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = None,
+               now: datetime | None = None) -> list[Found]:
+    """Every publication date the page declares about itself, most explicit first
+    (steppewatch.dates reads each: a naive value is in the site's time zone)."""
     head = head or _Head(tree)
     candidates: list[str | None] = [
         head.first("article:published_time", "datePublished", "pubdate", "publishdate",
@@ -234,33 +206,43 @@ def page_dates(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = N
             candidates.append(el.get("content") or el.get("datetime"))
     candidates += tree.xpath("(//article//time[@datetime] | //time[@itemprop='datePublished'])/@datetime")[:1]
     candidates += tree.xpath("//time[@datetime]/@datetime")[:1]
-    found: dict[tuple[datetime, bool], None] = {}
+    found: dict[Found, None] = {}
     for candidate in candidates:
-        parsed = parse_datetime(candidate, tz)
+        parsed = parse_date(candidate, tz, now)
         if parsed:
             found.setdefault(parsed, None)
     return list(found)
 
 
-def resolve_published(own: list[tuple[datetime, bool]], listed: Listed | None, tz: ZoneInfo) -> tuple[str | None, str]:
+def resolve_published(own: list[Found], listed: Listed | None, tz: ZoneInfo) -> tuple[str | None, str]:
     """The publication time and where it came from (``date_source``).
 
-    'page' when the page gives a time; the feed's, sitemap's or listing's time
-    ('feed'/'sitemap'/'listing') when the page gives none, or gives only the day and the
-    source's time falls on it; 'page_day' when the page gives only the day and the time
-    (midnight in the site's zone) is assumed; 'none' when nothing dates the article.
+    - 'page': the page gives a time, and nothing says it is wrong;
+    - 'feed' / 'sitemap' / 'listing' (the source that listed the page): the page gives
+      no time; or only the day, and the source's time falls on that day in the site's
+      zone; or a naive time that is a whole number of hours (1-14) off a source time
+      written with an explicit offset — a local time read in the wrong zone, or UTC
+      written without its Z: the value that says its offset is the one to trust;
+    - 'page_day': the page gives only the day and no source's time falls on it: the time
+      is assumed (midnight in the site's zone);
+    - 'none': nothing dates the article.
     """
-    timed = [dt for dt, has_time in own if has_time]
+    source = listed.published if listed is not None else None
+    source_kind = listed.source_kind if listed is not None else ""
+    timed = [f for f in own if f.has_time]
     if timed:
-        return timed[0].isoformat(), "page"
-    from_source = listed.published if listed is not None and listed.published is not None else None
+        page = timed[0]
+        if (source is not None and not page.has_offset and has_explicit_offset(source)
+                and whole_hours_apart(page.when, source)):
+            return source.isoformat(), source_kind
+        return page.when.isoformat(), "page"
     if own:
-        day = own[0][0].date()
-        if from_source is not None and from_source.astimezone(tz).date() == day:
-            return from_source.isoformat(), listed.source_kind  # type: ignore[union-attr]
+        day = own[0].when.date()
+        if source is not None and source.astimezone(tz).date() == day:
+            return source.isoformat(), source_kind
         return datetime.combine(day, time(0), tzinfo=tz).isoformat(), "page_day"
-    if from_source is not None:
-        return from_source.isoformat(), listed.source_kind  # type: ignore[union-attr]
+    if source is not None:
+        return source.isoformat(), source_kind
     return None, "none"
 
 
@@ -591,7 +573,8 @@ def extract_page(
     if rejection:
         return rejection
     text = "\n".join(lines)
-    own_dates = page_dates(tree, tz, head)
+    fetched = fetched_at or datetime.now(UTC)
+    own_dates = page_dates(tree, tz, head, fetched)
     # a headline and a date or article metadata of the page's own: a short news item, not a
     # stub (trafilatura's date below is a guess from anywhere on the page, so it does not count)
     declared = bool(own_title or data.get("title")) and (declares_article(head) or bool(own_dates))
@@ -599,10 +582,9 @@ def extract_page(
             len(text) < 1000 and not any(len(ln) >= MIN_PARAGRAPH_CHARS for ln in lines)):
         return Rejection(url, RejectReason.TOO_SHORT, f"{len(text)} characters of text")
     if not own_dates and data.get("date"):
-        own_dates = [d for d in [parse_datetime(data["date"], tz)] if d]
+        own_dates = [d for d in [parse_date(data["date"], tz, fetched)] if d]
     published, date_source = resolve_published(own_dates, listed, tz)
     language = _declared_language(tree, head) or detect_language(text)
-    fetched = fetched_at or datetime.now(UTC)
     authors_meta = tree.xpath('//meta[@name="author" or @property="article:author"]/@content')
     tags_meta = tree.xpath('//meta[@property="article:tag"]/@content')
     return Article(
@@ -624,7 +606,7 @@ def extract_page(
         content_hash=content_hash(text),
         extractor=dict(EXTRACTOR),
         source={"kind": listed.source_kind, "url": listed.source_url} if listed else {},
-        page_dates=[d.isoformat() if has_time else d.date().isoformat() for d, has_time in own_dates],
+        page_dates=[d.iso() for d in own_dates],
     )
 
 

@@ -22,8 +22,9 @@ from scrapy.exceptions import DropItem
 from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
 from steppewatch.index import Index, Outcome, shared_index
-from steppewatch.models import Article, Rejection, RejectReason
+from steppewatch.models import Article, Listed, Rejection, RejectReason
 from steppewatch.store import Store, open_store, redact_text
+from steppewatch.windows import Window
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class ArticleItem:
     article: Article
     raw: bytes
     urls: list[str]  # every URL form the page was reached by, for URL dedup
+    listed: Listed | None = None  # what the source that listed the page said of it
 
 
 def _stats(crawler: Any) -> Any:
@@ -61,16 +63,33 @@ class ExtractPipeline:
             if item.listed:
                 stats.inc_value(f"sw/source/{item.listed.source_url}/rejected")
                 stats.inc_value(f"sw/source/{item.listed.source_url}/rejected:{result.reason.value}")
-            if result.reason in (RejectReason.LISTING, RejectReason.SEARCH):
+            discovery = result.reason in (RejectReason.LISTING, RejectReason.SEARCH)
+            index = getattr(spider, "index", None)
+            if index is not None:
+                # remembered, so the next runs do not fetch it until a re-check is due; a
+                # listing or search page is not: it is fetched every run for its new links.
+                # In this thread like StorePipeline's commit; failing to remember costs a
+                # fetch next run, nothing more
+                forms = [item.url, *item.meta.get("urls", [])]
+                try:
+                    if discovery:
+                        index.forget_rejection(forms)
+                    else:
+                        index.remember_rejection(forms, spider.site.id, result.reason.value)
+                except Exception as exc:
+                    stats.inc_value("sw/rejections_not_remembered")
+                    logger.warning("rejection of %s not remembered: %s", item.url, redact_text(str(exc))[:300])
+            if discovery:
                 links = discovery_links(item.body, item.url, spider.site, item.content_type)
                 for request in spider.follow_discovery_page(item, links):
                     self.crawler.engine.crawl(request)
             raise DropItem(f"not an article ({result.reason.value}: {result.detail}): {item.url}")
-        return ArticleItem(result, item.body, list(item.meta.get("urls", [])))
+        return ArticleItem(result, item.body, list(item.meta.get("urls", [])), item.listed)
 
 
 class WindowPipeline:
-    """Keep articles whose own (or listed) publication date is in [since, until)."""
+    """Keep the articles the run owns (steppewatch/windows.py: a discover run every one it
+    fetched, a backfill those dated in its window, by their own or their source's date)."""
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
@@ -82,20 +101,16 @@ class WindowPipeline:
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
-        spider = self.crawler.spider
+        window: Window = self.crawler.spider.window
         article = item.article
         when = article.published_dt
-        if when is None:
-            # Undated everywhere: keep it only when this run is live (the window holds now).
-            fetched = datetime.fromisoformat(article.fetched_at or datetime.now(UTC).isoformat())
-            if spider.since <= fetched < spider.until:
-                article.date_source = "fetched"
-                return item
-            self.crawler.stats.inc_value("sw/out_of_window")
-            raise DropItem(f"undated article outside a live window: {article.url}")
-        if not (spider.since <= when.astimezone(UTC) < spider.until):
+        listed = item.listed.published if item.listed is not None else None
+        fetched = datetime.fromisoformat(article.fetched_at) if article.fetched_at else datetime.now(UTC)
+        if not window.owns(when, listed, fetched, day_only=article.date_source == "page_day"):
             self.crawler.stats.inc_value("sw/out_of_window")
             raise DropItem(f"published {article.published}, outside the window: {article.url}")
+        if when is None:
+            article.date_source = "fetched"  # undated everywhere: found by a run that owns it
         return item
 
 

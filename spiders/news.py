@@ -27,6 +27,7 @@ from steppewatch.index import Index, shared_index
 from steppewatch.models import Listed
 from steppewatch.registry import Listing, Site, Source
 from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
+from steppewatch.windows import Window, WindowMode
 
 
 @dataclass
@@ -112,7 +113,9 @@ class NewsSpider(scrapy.Spider):
         site: Site,
         since: datetime,
         until: datetime,
-        date_slack: timedelta = timedelta(hours=1),
+        mode: WindowMode = WindowMode.BACKFILL,
+        lookback: timedelta = timedelta(hours=48),
+        tolerance: timedelta = timedelta(hours=14),
         max_child_sitemaps: int = 50,
         index: Index | None = None,
         reprocess: bool = False,
@@ -120,23 +123,24 @@ class NewsSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=f"news_{site.id}", **kwargs)
-        if since.tzinfo is None or until.tzinfo is None or since >= until:
-            raise ValueError(f"window must be timezone-aware with since < until: {since}..{until}")
+        self.window = Window(since.astimezone(UTC), until.astimezone(UTC), WindowMode(mode), lookback, tolerance)
         self.site = site
-        self.since = since.astimezone(UTC)
-        self.until = until.astimezone(UTC)
-        self.slack = date_slack
+        self.since = self.window.since
+        self.until = self.window.until
         self.max_child_sitemaps = max_child_sitemaps
         self.allowed_domains = list(site.allowed_domains)
         self.index = index
         self.reprocess = reprocess
         self.shard = shard
         self._queued: set[str] = set()
+        self._sitemaps_read: set[str] = set()  # clean URLs of the sitemaps read in this run
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
         settings = crawler.settings
-        kwargs.setdefault("date_slack", timedelta(seconds=settings.getint("NEWS_DATE_SLACK", 3600)))
+        kwargs.setdefault("mode", WindowMode(settings.get("NEWS_WINDOW_MODE")))
+        kwargs.setdefault("lookback", timedelta(hours=settings.getfloat("NEWS_LOOKBACK_HOURS")))
+        kwargs.setdefault("tolerance", timedelta(hours=settings.getfloat("NEWS_DATE_TOLERANCE_HOURS")))
         kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS", 50))
         kwargs.setdefault("reprocess", settings.getbool("NEWS_REPROCESS", False))
         kwargs.setdefault("shard", parse_shard(settings.get("NEWS_SHARD") or "0/1"))
@@ -188,62 +192,87 @@ class NewsSpider(scrapy.Spider):
             self.inc("sources_ok")
 
     def _in_window(self, entry: Entry) -> bool:
-        if entry.published is None:
-            return True
-        lo, hi = self.since - self.slack, self.until + self.slack
-        start = entry.published
-        end = start + (timedelta(days=1) if not entry.has_time else timedelta(0))
-        return (start < hi and end > lo) if not entry.has_time else lo <= start < hi
+        return self.window.reads(entry.published, entry.has_time)
 
     def _article_requests(self, response: Response, entries: list[Entry]) -> list[Request]:
         return list(self._iter_article_requests(response, entries))
 
-    def _should_fetch(self, url: str) -> bool:
-        """The index's URL check; if the index cannot answer, fetch (storing finds a known article)."""
+    def _skip_reason(self, url: str) -> str | None:
+        """Why the index says not to fetch a URL ('already_stored', 'rejected_recently': not
+        an article when last fetched, no re-check due yet), or None to fetch it. If the index
+        cannot answer, fetch: storing finds a known article."""
         assert self.index is not None
         try:
-            return self.index.should_fetch(url, reprocess=self.reprocess)
+            return self.index.skip_reason(url, reprocess=self.reprocess)
         except Exception as exc:  # an index outage must not lose the rest of a sitemap
             self.inc("index_lookup_errors")
             self.logger.warning("index lookup failed, fetching %s: %s", url, type(exc).__name__)
-            return True
+            return None
 
     def _iter_article_requests(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
         """Requests for the listed articles worth fetching, made as Scrapy takes them.
 
         Lazily: a sitemap of 10,000 URLs then holds 10,000 small entries rather than
         10,000 requests until the scheduler has queued them all (on disk).
+
+        Every entry not requested is counted under ``sw/skipped/<reason>``; an entry whose
+        date no window can use keeps its URL (``sw/undated/bad_date``); an exception on one
+        entry is a counted error of the source, and the rest of the source is still read.
         """
         kind = response.meta["sw_kind"]
         source_url = response.meta["sw_source_url"]
         period = response.meta.get("sw_period")
+        # Scrapy's UrlLengthMiddleware drops a longer request with no more than an INFO line (0: off)
+        max_length = self.crawler.settings.getint("URLLENGTH_LIMIT")
         for entry in entries:
-            if not is_http_url(entry.url):
-                self.inc("skipped/not_http")
+            try:
+                if not is_http_url(entry.url):
+                    self.inc("skipped/not_http")
+                    continue
+                if not in_domains(entry.url, self.allowed_domains):
+                    self.inc("skipped/offsite")
+                    continue
+                try:  # steppewatch.dates refuses 9999-12-31; a parser that does not may overflow here
+                    in_window = self._in_window(entry)
+                except (OverflowError, ValueError, TypeError):
+                    # 9999-12-31 and the like: the entry loses its date, not its URL
+                    self.inc("undated/bad_date")
+                    entry = Entry(entry.url, None, True, entry.title)
+                    in_window = True
+                if not in_window:
+                    self.inc("skipped/source_date_out_of_window")
+                    continue
+                try:
+                    url = clean_url(strip_amp(entry.url, self.allowed_domains))
+                except ValueError:  # a port out of range, a broken IPv6 address: nothing to request
+                    self.inc("skipped/bad_url")
+                    continue
+                if max_length and len(url) > max_length:
+                    self.inc("skipped/url_too_long")
+                    continue
+                if url in self._queued:
+                    self.inc("skipped/already_queued")
+                    continue
+                self._queued.add(url)
+                if self.shard[1] > 1 and shard_of(url, self.shard[1]) != self.shard[0]:
+                    self.inc("skipped/other_shard")  # another crawl process of this run fetches it
+                    continue
+                skip = self._skip_reason(url) if self.index is not None else None
+                if skip is not None:
+                    self.inc(f"skipped/{skip}")
+                    continue
+                published = entry.published
+                if published is None and period is not None:
+                    published = datetime.combine(period[0], datetime.min.time(), tzinfo=self.site.tz)
+                listed = Listed(kind, source_url, published, entry.title)
+                request = Request(url, callback=self.parse_article, errback=self.article_failed,
+                                  meta={"sw_listed": listed, "sw_source_url": source_url})
+            except Exception:  # one entry must not lose the rest of its source, nor go uncounted
+                self.source_failed(Failure(), response)
                 continue
-            if not in_domains(entry.url, self.allowed_domains):
-                self.inc("skipped/offsite")
-                continue
-            if not self._in_window(entry):
-                self.inc("skipped/source_date_out_of_window")
-                continue
-            url = clean_url(strip_amp(entry.url, self.allowed_domains))
-            if url in self._queued:
-                continue
-            self._queued.add(url)
-            if self.shard[1] > 1 and shard_of(url, self.shard[1]) != self.shard[0]:
-                continue  # another crawl process of this run fetches it
-            if self.index is not None and not self._should_fetch(url):
-                self.inc("skipped/already_stored")
-                continue
-            published = entry.published
-            if published is None and period is not None:
-                published = datetime.combine(period[0], datetime.min.time(), tzinfo=self.site.tz)
-            listed = Listed(kind, source_url, published, entry.title)
             self.inc("discovered")
             self.crawler.stats.inc_value(f"sw/source/{source_url}/discovered")
-            yield Request(url, callback=self.parse_article, errback=self.article_failed,
-                          meta={"sw_listed": listed, "sw_source_url": source_url})
+            yield request
 
     def parse_feed(self, response: Response) -> list[Request]:
         parsed = parse_feed(response.body, response.url, self.site.tz)
@@ -251,17 +280,65 @@ class NewsSpider(scrapy.Spider):
         return self._article_requests(response, parsed.entries)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
-        parsed = parse_sitemap(response.body, response.url, self.site.tz)
-        self._record_source(response, parsed)
-        children = [c for c in parsed.children if c.published is None or
-                    c.published + timedelta(days=1) >= self.since - self.slack]
-        self.inc("skipped/child_sitemap_unchanged", len(parsed.children) - len(children))
-        for child in children[: self.max_child_sitemaps]:
-            if in_domains(child.url, self.allowed_domains):
-                self.source_stat(child.url, "kind", "sitemap")
-                yield self._source_request(child.url, "sitemap", response.meta["sw_source"],
-                                           0, response.meta.get("sw_period"))
-        yield from self._iter_article_requests(response, parsed.entries)
+        """A sitemap's child sitemaps, then its articles.
+
+        Each sitemap is requested once a run (by its ``clean_url``): child requests bypass
+        the duplicate filter, so an index that lists itself, or two that list each other,
+        would otherwise be fetched for ever. At most ``NEWS_MAX_CHILD_SITEMAPS`` new
+        children are read per sitemap; every child left out is counted by reason.
+        """
+        source_url = response.meta["sw_source_url"]
+        try:
+            # filled with the registered sitemaps (requested by start()) on the first one read
+            read = self._sitemaps_read
+            if not read:
+                read.update(clean_url(url) for sitemap in self.site.sitemaps
+                            for url, _, _ in sitemap.urls_for_window(self.since, self.until))
+            read.update((clean_url(source_url), clean_url(response.url)))  # also where a redirect led
+            parsed = parse_sitemap(response.body, response.url, self.site.tz)
+            self._record_source(response, parsed)
+            max_length = self.crawler.settings.getint("URLLENGTH_LIMIT")
+            children: list[Request] = []
+            over_cap = 0
+            for child in parsed.children:
+                if not in_domains(child.url, self.allowed_domains):
+                    self.inc("skipped/offsite")
+                    continue
+                try:
+                    if child.published is not None and child.published + timedelta(days=1) < self.window.lo:
+                        self.inc("skipped/child_sitemap_unchanged")
+                        continue
+                except (OverflowError, ValueError, TypeError):  # 9999-12-31: read it as if undated
+                    self.inc("undated/bad_date")
+                try:
+                    key = clean_url(child.url)
+                except ValueError:  # a port out of range, a broken IPv6 address
+                    self.inc("skipped/bad_url")
+                    continue
+                if key in read:
+                    self.inc("skipped/sitemap_already_read")
+                    continue
+                request = self._source_request(child.url, "sitemap", response.meta["sw_source"],
+                                               0, response.meta.get("sw_period"))
+                if max_length and len(request.url) > max_length:
+                    self.inc("skipped/url_too_long")
+                    continue
+                if len(children) >= self.max_child_sitemaps:
+                    over_cap += 1
+                    continue
+                read.add(key)
+                children.append(request)
+            if over_cap:
+                self.inc("skipped/child_sitemaps_over_cap", over_cap)
+                self.logger.warning("sitemap %s lists %d child sitemaps to read, over NEWS_MAX_CHILD_SITEMAPS=%d:"
+                                    " %d left out", source_url, len(children) + over_cap, self.max_child_sitemaps,
+                                    over_cap)
+            for request in children:
+                self.source_stat(request.meta["sw_source_url"], "kind", "sitemap")
+                yield request
+            yield from self._iter_article_requests(response, parsed.entries)
+        except Exception:  # counted as the source's error, not lost in Scrapy's log
+            self.source_failed(Failure(), response)
 
     def parse_listing(self, response: Response) -> list[Request]:
         source: Listing = response.meta["sw_source"]
@@ -272,7 +349,7 @@ class NewsSpider(scrapy.Spider):
         out = self._article_requests(response, parsed.entries)
         dated = [e for e in parsed.entries if e.published is not None]
         all_older = bool(dated) and len(dated) == len(parsed.entries) and all(
-            e.published < self.since - self.slack for e in dated
+            e.published < self.window.lo for e in dated
         )
         if parsed.entries and not all_older and page + 1 < source.pages:
             template = response.meta["sw_template"]
@@ -309,7 +386,17 @@ class NewsSpider(scrapy.Spider):
                            response.request.url if response.request else response.url]},
         )
 
-    def source_failed(self, failure: Failure) -> None:
+    def source_failed(self, failure: Failure, response: Response | None = None) -> None:
+        """A source that could not be fetched (the errback) or, given its ``response``, an
+        exception while reading it: counted ``source_errors/exception_<type>``, the source's
+        error, logged with its traceback."""
+        if response is not None:
+            url = response.meta["sw_source_url"]
+            kind = f"exception_{type(failure.value).__name__}"
+            self.inc(f"source_errors/{kind}")
+            self.source_stat(url, "error", f"{kind}: {failure.value}"[:200])
+            self.logger.error("source %s: %s while reading it", url, kind, exc_info=failure.value)
+            return
         request = failure.request  # type: ignore[attr-defined]
         url = request.meta["sw_source_url"]
         kind = failure_kind(failure)

@@ -113,6 +113,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     overrides = _parse_set(args.set or [])
     if args.reprocess:
         overrides["NEWS_REPROCESS"] = True
+    if args.mode:
+        overrides["NEWS_WINDOW_MODE"] = args.mode
     if args.processes > 1:
         from steppewatch.crawl import run_crawl_parallel
 
@@ -473,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="store path (default $STEPPEWATCH_STORE or ./data/store)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Scrapy setting")
     p.add_argument("--reprocess", action="store_true", help="fetch articles again even if already stored")
+    p.add_argument("--mode", choices=["backfill", "discover"], default=None,
+                   help="backfill (default): store the articles dated in the window; discover (scheduled "
+                        "runs): store every new URL found, reading sources back NEWS_LOOKBACK_HOURS")
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="crawl in N processes (articles sharded by URL) to use N cores; one run, one manifest")
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # set by --processes for its shard processes

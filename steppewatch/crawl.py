@@ -78,8 +78,17 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "DEDUP_RECHECK_AFTER_HOURS": 6,
         "DEDUP_MAX_RECHECKS": 1,
         "NEWS_REPROCESS": False,
+        # a page extraction rejected is fetched again this many hours after its 1st, 2nd,
+        # 3rd… check (the last interval repeats): a stub may become an article, an error
+        # page come back; [0] re-checks every run
+        "NEWS_REJECTION_RECHECK": [24, 168, 720],
         "FIXEDPROXY_URL": config.proxy,
-        "NEWS_DATE_SLACK": 3600,
+        # which articles a run owns (steppewatch/windows.py): backfill runs by date, with a
+        # tolerance at the edges; discover runs (scheduled) every new URL they fetch, reading
+        # their sources back to the look-back
+        "NEWS_WINDOW_MODE": "backfill",
+        "NEWS_LOOKBACK_HOURS": 48,
+        "NEWS_DATE_TOLERANCE_HOURS": 14,
         "NEWS_MAX_CHILD_SITEMAPS": 50,
         "NEWS_DISK_QUEUES": True,
         "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
@@ -306,13 +315,16 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """Fold one crawler's stats into the per-site summary."""
     out: dict[str, Any] = {
         "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
-        "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "http_status": {}, "outcome": {},
-        "store_errors": {}, "not_stored": 0, "sources": [],
+        "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "undated": {}, "http_status": {},
+        "outcome": {}, "store_errors": {}, "not_stored": 0, "sources": [],
     }
     sources: dict[str, dict[str, Any]] = defaultdict(dict)
+    uncaught: dict[str, int] = {}
     for key, value in sorted(stats.items()):
         if key.startswith("downloader/response_status_count/"):
             out["http_status"][key.rsplit("/", 1)[1]] = value
+        if key.startswith("spider_exceptions/") and key != "spider_exceptions/count":
+            uncaught[f"exception_{key.split('/', 1)[1]}"] = value
         if not key.startswith("sw/"):
             continue
         name = key[3:]
@@ -338,6 +350,10 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
                  "rejected_kinds": {f[9:]: v for f, v in sorted(info.items()) if f.startswith("rejected:")}}
         if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
             out["sources"].append(entry)
+    # an exception a callback raised and did not catch (Scrapy counts it): what that source
+    # listed was lost, so it is a source error of the site (which source, only the log says)
+    for kind, n in uncaught.items():
+        out["source_errors"][kind] = out["source_errors"].get(kind, 0) + n
     out["retries"] = {k.split("/", 1)[1]: v for k, v in stats.items()
                       if k.startswith("retry/") and not k.startswith("retry/reason_count")}
     out["finish_reason"] = stats.get("finish_reason")
@@ -347,17 +363,19 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _totals(per_site: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    # every count by reason, summed over the sites: skipped URLs (sw/skipped/*), dates not
+    # used (sw/undated/*), source errors (sw/source_errors/*) as well as the articles'
+    groups = ("rejected", "errors", "outcome", "skipped", "undated", "source_errors")
     totals: dict[str, Any] = {"discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
-                              "rejected": defaultdict(int), "errors": defaultdict(int), "outcome": defaultdict(int),
-                              "keys_written": 0, "not_stored": 0}
+                              **{group: defaultdict(int) for group in groups}, "keys_written": 0, "not_stored": 0}
     for summary in per_site.values():
         totals["keys_written"] += summary.get("keys_written", 0)
         for key in ("discovered", "fetched", "stored", "out_of_window", "not_stored"):
             totals[key] += summary.get(key, 0)
-        for group in ("rejected", "errors", "outcome"):
+        for group in groups:
             for sub, n in summary.get(group, {}).items():
                 totals[group][sub] += n
-    for group in ("rejected", "errors", "outcome"):
+    for group in groups:
         totals[group] = dict(totals[group])
     totals["sites_all_sources_failed"] = sorted(s for s, v in per_site.items() if v["all_sources_failed"])
     return totals

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +179,13 @@ def test_window_stores_exactly_the_in_window_articles(server: ReplayServer, tmp_
         if a.get("published") and lo <= _utc(a["published"]) < hi
     }
     got = {r["canonical_url"] for r in run.records() + run.aliases() if r["date_source"] == "page"}
-    assert got == expected
+    # a backfill owns what is dated in its window, widened by the date tolerance at the
+    # edges (steppewatch/windows.py): nothing in the window is left out, nothing far is taken
+    assert expected <= got
+    tolerance = timedelta(hours=14)
     for record in run.records() + run.aliases():
-        assert lo <= _utc(record["published"]) < hi
-    assert run.summary["totals"]["out_of_window"] >= 1 or run.summary["sites"]
+        assert lo - tolerance <= _utc(record["published"]) < hi + tolerance, record["canonical_url"]
+    assert run.summary["totals"]["out_of_window"] >= 1
 
 
 def test_summary_reports_sources_and_faults(full: Run) -> None:
