@@ -6,7 +6,10 @@ Alembic (``steppewatch/migrations``) and upgraded on open. Three levels:
 
 1. URL: every URL form of a stored article (as discovered, as fetched, canonical) maps
    to its id, so the next run does not fetch it again (``should_fetch``), apart from a
-   bounded re-check of recent articles.
+   bounded re-check of recent articles. A page extraction rejected (too short, an error
+   page, a consent wall …) is remembered under its URL forms (``rejections``) and not
+   fetched again until its re-check is due, on a schedule that grows
+   (``FetchPolicy.rejection_recheck``); storing an article at one of those URLs forgets it.
 2. Exact content: ``contents.content_hash`` is unique; an article whose text is already
    stored under another URL becomes an alias of that record (no second copy).
 3. Near-duplicates: shingle sets and MinHash LSH bands find the story an article
@@ -29,7 +32,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +48,7 @@ from steppewatch import dedup
 from steppewatch.errors import IndexUnavailable
 from steppewatch.models import Article
 from steppewatch.store import Store, article_key, check_key, raw_key, redact, redact_text
+from steppewatch.urls import clean_url
 
 DEFAULT_INDEX_URL = "sqlite:///data/index.sqlite"
 
@@ -123,6 +127,18 @@ site_health = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+# pages extraction rejected, one row per URL form (migration 0007): not fetched again
+# until due for a re-check; not derived from the store, so ``reindex`` cannot restore them
+rejections = sa.Table(
+    "rejections", metadata,
+    sa.Column("url_hash", sa.String(32), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("first_rejected", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_checked", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("checks", sa.Integer, nullable=False, server_default="1"),
+)
 sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.mode)
 sa.Index("ix_articles_story", articles.c.story_id)
 sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)
@@ -153,11 +169,27 @@ class Committed:
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """When a known URL is fetched again: recent articles, a bounded number of times."""
+    """When a known URL is fetched again: recent articles, a bounded number of times;
+    rejected pages after the n-th interval of ``rejection_recheck`` since their n-th check
+    (the last interval repeating). Empty (an Index used outside a crawl): a remembered
+    rejection never stops a fetch; crawls take it from ``NEWS_REJECTION_RECHECK``."""
 
     recheck_within: timedelta = timedelta(hours=48)
     recheck_after: timedelta = timedelta(hours=6)
     max_rechecks: int = 1
+    rejection_recheck: tuple[timedelta, ...] = ()
+
+
+def rejection_schedule(value: Any) -> tuple[timedelta, ...]:
+    """``NEWS_REJECTION_RECHECK`` (hours: a list, one number or "24,168,720") as intervals."""
+    items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, (int, float)) else value
+    try:
+        hours = [float(h) for h in items]
+    except (TypeError, ValueError):
+        hours = []
+    if not hours or any(not h >= 0 for h in hours):  # `not h >= 0` also refuses NaN
+        raise ValueError(f"NEWS_REJECTION_RECHECK must be a list of hours >= 0 (e.g. [24, 168, 720]), got {value!r}")
+    return tuple(timedelta(hours=h) for h in hours)
 
 
 def url_hash(url: str) -> str:
@@ -197,6 +229,7 @@ def shared_index(crawler: Any) -> Index:
             recheck_within=timedelta(hours=settings.getfloat("DEDUP_RECHECK_WITHIN_HOURS", 48)),
             recheck_after=timedelta(hours=settings.getfloat("DEDUP_RECHECK_AFTER_HOURS", 6)),
             max_rechecks=settings.getint("DEDUP_MAX_RECHECKS", 1),
+            rejection_recheck=rejection_schedule(settings.get("NEWS_REJECTION_RECHECK")),
         )
         index = Index(settings.get("INDEX_URL") or index_url(), policy)
         crawler._steppewatch_index = index
@@ -334,16 +367,64 @@ class Index:
             ).first()
 
     def should_fetch(self, url: str, now: datetime | None = None, reprocess: bool = False) -> bool:
+        return self.skip_reason(url, now, reprocess) is None
+
+    def skip_reason(self, url: str, now: datetime | None = None, reprocess: bool = False) -> str | None:
+        """Why ``url`` is not fetched (``already_stored``, ``rejected_recently``); None: fetch it."""
         if reprocess:
-            return True
+            return None
         row = self.lookup(url)
-        if row is None:
-            return True
         now = now or datetime.now(UTC)
+        if row is None:
+            return "rejected_recently" if self._rejected_recently(url, now) else None
         age_ref = _utc(row.published) or _utc(row.first_seen)
         recent = age_ref is not None and now - age_ref <= self.policy.recheck_within
         rested = now - _utc(row.last_checked) >= self.policy.recheck_after  # type: ignore[operator]
-        return recent and rested and row.checks <= self.policy.max_rechecks
+        return None if recent and rested and row.checks <= self.policy.max_rechecks else "already_stored"
+
+    def _rejected_recently(self, url: str, now: datetime) -> bool:
+        schedule = self.policy.rejection_recheck
+        if not schedule:
+            return False
+        row = self.rejection(url)
+        if row is None:
+            return False
+        wait = schedule[min(row.checks, len(schedule)) - 1]
+        return now - _utc(row.last_checked) < wait  # type: ignore[operator]
+
+    # -- rejected pages -------------------------------------------------------------------
+    def rejection(self, url: str) -> sa.Row[Any] | None:
+        """The remembered rejection of ``url`` (reason, first_rejected, last_checked, checks)."""
+        with self._read() as conn:
+            return conn.execute(sa.select(rejections).where(rejections.c.url_hash == url_hash(url))).first()
+
+    def remember_rejection(self, forms: list[str], site: str, reason: str, now: datetime | None = None) -> int:
+        """Remember that the page reached by these URL forms is not an article; returns rows written.
+
+        Each form (and its cleaned form, the one discovery looks up) gets a row; a known
+        form gets its check counted. A form that is a stored article's URL is left out:
+        what the index holds as stored stays so.
+        """
+        now = now or datetime.now(UTC)
+        keyed = _url_forms(forms)
+        with self._writing() as conn:
+            stored = set(conn.execute(sa.select(urls.c.url_hash).where(urls.c.url_hash.in_(sorted(keyed))))
+                         .scalars())
+            rows = [{"url_hash": h, "url": u, "site": site, "reason": reason, "first_rejected": now,
+                     "last_checked": now, "checks": 1} for h, u in sorted(keyed.items()) if h not in stored]
+            if rows:
+                conn.execute(_upserting(conn.dialect.name), rows)
+        return len(rows)
+
+    def forget_rejection(self, forms: list[str]) -> int:
+        """Forget any rejection of these URL forms (a page that is now a listing, say)."""
+        hashes = sorted(_url_forms(forms))
+        with self._read() as conn:
+            if conn.execute(sa.select(rejections.c.url_hash).where(rejections.c.url_hash.in_(hashes))
+                            .limit(1)).first() is None:
+                return 0  # the common case, with no write lock taken
+        with self._writing() as conn:
+            return conn.execute(rejections.delete().where(rejections.c.url_hash.in_(hashes))).rowcount
 
     # -- levels 2 and 3: commit -----------------------------------------------------------
     def commit(self, article: Article, raw: bytes, store: Store, extra_urls: list[str] | None = None) -> Committed:
@@ -521,6 +602,8 @@ class Index:
     def _add_urls(self, conn: Connection, article_id: str, forms: set[str]) -> None:
         conn.execute(_ignoring(conn.dialect.name, urls),
                      [{"url_hash": url_hash(url), "article_id": article_id} for url in sorted(forms)])
+        # an article now: none of its URLs stays remembered as a rejected page
+        conn.execute(rejections.delete().where(rejections.c.url_hash.in_(sorted(_url_forms(forms)))))
 
     def _story_of(self, conn: Connection, article_id: str) -> str:
         return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
@@ -677,6 +760,35 @@ def _alias_record(article: Article, owner: str, story: str, url_forms: set[str])
         "date_source": article.date_source, "language": article.language, "content_hash": article.content_hash,
         "fetched_at": article.fetched_at, "http_status": article.http_status, "urls": sorted(url_forms),
     }
+
+
+def _url_forms(forms: Iterable[str]) -> dict[str, str]:
+    """url_hash -> URL for each form and its cleaned form (discovery looks URLs up cleaned)."""
+    out: dict[str, str] = {}
+    for url in forms:
+        if not url:
+            continue
+        out[url_hash(url)] = url
+        try:
+            cleaned = clean_url(url)
+        except ValueError:  # not a URL urlsplit accepts: the form as given is all there is
+            continue
+        out.setdefault(url_hash(cleaned), cleaned)
+    return out
+
+
+@lru_cache(maxsize=2)
+def _upserting(dialect: str) -> Any:
+    """INSERT a rejection, or count one more check of a remembered one (the newest reason)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(rejections)
+    return stmt.on_conflict_do_update(
+        index_elements=[rejections.c.url_hash],
+        set_={"reason": stmt.excluded.reason, "site": stmt.excluded.site,
+              "last_checked": stmt.excluded.last_checked, "checks": rejections.c.checks + 1})
 
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> Any:
