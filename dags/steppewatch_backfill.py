@@ -53,7 +53,8 @@ with DAG(
         context = get_current_context()
         context["item_label"] = f"{item['site']} {item['day']}"
         start = pendulum.parse(item["day"])
-        crawled = crawl_window(item["site"], start, start.add(days=1), reprocess=bool(params["reprocess"]))
+        crawled = crawl_window(item["site"], start, start.add(days=1), reprocess=bool(params["reprocess"]),
+                               mode="backfill")
         batch = f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}" if params["send_alerts"] else None
         matched = match_alerts(crawled["run_id"], backfill=True, summary_batch=batch)
         return {"site": item["site"], "day": item["day"], "stored": crawled["stored"],

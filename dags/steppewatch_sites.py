@@ -3,8 +3,11 @@
 ``steppewatch_<site id>`` runs on the site's cron schedule (default hourly) as an
 *interval* timetable, so each run covers [data_interval_start, data_interval_end):
 Airflow 3's cron presets default to trigger timetables whose intervals are empty.
+A run triggered without a logical date (REST API, ``airflow dags trigger``) has no data
+interval at all: it crawls the last complete schedule interval before its run_after.
 ``airflow backfill create --dag-id steppewatch_<site> --from-date … --to-date …``
-crawls exactly those intervals and records alert matches without e-mailing them.
+crawls exactly those intervals (``--mode backfill``) and records alert matches without
+e-mailing them; every other run crawls with ``--mode discover``.
 """
 
 from __future__ import annotations
@@ -37,10 +40,14 @@ def site_dag(site_id: str, country: str, schedule: str) -> DAG:
     ) as dag:
 
         @task
-        def crawl_window(data_interval_start=None, data_interval_end=None) -> dict:  # noqa: ANN001
+        def crawl_window(**context) -> dict:  # noqa: ANN003
             from steppewatch.airflow_tasks import crawl_window as crawl
+            from steppewatch.airflow_tasks import is_backfill, run_window
 
-            return crawl(site_id, data_interval_start, data_interval_end)
+            run = context["dag_run"]
+            since, until = run_window(context["dag"].timetable, context.get("data_interval_start"),
+                                      context.get("data_interval_end"), run.run_after)
+            return crawl(site_id, since, until, mode="backfill" if is_backfill(context) else "discover")
 
         @task
         def match_alerts(crawled: dict) -> dict:

@@ -13,12 +13,19 @@ Secrets travel to the subprocess in its environment, never on its command line.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+
+from steppewatch.windows import WindowMode
+
+log = logging.getLogger(__name__)
+
+CRAWL_MODES = tuple(mode.value for mode in WindowMode)
 
 VARIABLES = {
     "steppewatch_store": "STEPPEWATCH_STORE",
@@ -82,21 +89,93 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 3 * 
     return proc.stdout
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return str(value)
+def _fail_now(message: str) -> Exception:
+    """An error that fails the task without retries: a bad window is as bad on every try."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
 
 
-def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False) -> dict[str, Any]:
-    """Crawl one site over [since, until); return a small summary for XCom."""
-    args = ["crawl", site, "--since", _iso(since), "--until", _iso(until), "--json"]
+def _when(value: Any, name: str) -> datetime:
+    """An aware UTC datetime from a datetime or an ISO 8601 string (naive means UTC, as in the CLI)."""
+    if isinstance(value, str) and value.strip() and value.strip() != "None":
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise _fail_now(f"{name}: not an ISO 8601 date or datetime: {value!r}") from None
+    if not isinstance(value, datetime):
+        raise _fail_now(f"{name}: expected a datetime, got {value!r}")
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _window(since: Any, until: Any, what: str) -> tuple[datetime, datetime]:
+    start, end = _when(since, f"{what} start"), _when(until, f"{what} end")
+    if start >= end:
+        raise _fail_now(f"{what} [{start.isoformat()}, {end.isoformat()}) is empty: its start is not before its end")
+    return start, end
+
+
+def _core_timetable(timetable: Any) -> Any:
+    """The scheduler's form of a DAG's timetable (the one that infers manual data intervals)."""
+    if hasattr(timetable, "infer_manual_data_interval"):
+        return timetable
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    return coerce_to_core_timetable(timetable)
+
+
+def run_window(timetable: Any, data_interval_start: Any, data_interval_end: Any,
+               run_after: Any) -> tuple[datetime, datetime]:
+    """The window a site DAG run crawls, logged with the reason it was chosen.
+
+    A run with a data interval (scheduled, backfilled, or triggered with a logical date)
+    crawls it. A run triggered without a logical date (REST API, ``airflow dags trigger``)
+    has none in Airflow 3: it crawls the last complete schedule interval before its
+    ``run_after``, as the DAG's timetable infers it for manual runs (hourly: the previous
+    full hour). A malformed interval fails the task at once instead of retrying.
+    """
+    if data_interval_start is not None or data_interval_end is not None:
+        if data_interval_start is None or data_interval_end is None:
+            raise _fail_now(f"the run's data interval has one end only: start={data_interval_start!r}, "
+                            f"end={data_interval_end!r}")
+        since, until = _window(data_interval_start, data_interval_end, "the run's data interval")
+        log.info("crawling the run's data interval [%s, %s)", since.isoformat(), until.isoformat())
+        return since, until
+    if run_after is None:
+        raise _fail_now("the run has neither a data interval nor a run_after to infer one from")
+    import pendulum
+
+    after = pendulum.instance(_when(run_after, "run_after"))
+    core = _core_timetable(timetable)
+    inferred = core.infer_manual_data_interval(run_after=after)
+    since, until = _window(inferred.start, inferred.end, f"the interval inferred from schedule {core.summary!r}")
+    if until > after:
+        raise _fail_now(f"the interval inferred from schedule {core.summary!r}, [{since.isoformat()}, "
+                        f"{until.isoformat()}), ends after the run's run_after {after.isoformat()}")
+    log.info("the run has no data interval (triggered without a logical date): crawling the last complete "
+             "interval of schedule %r before its run_after %s: [%s, %s)", core.summary, after.isoformat(),
+             since.isoformat(), until.isoformat())
+    return since, until
+
+
+def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False,
+                 mode: str = "discover") -> dict[str, Any]:
+    """Crawl one site over [since, until); return a small summary for XCom.
+
+    ``mode`` is the CLI's ``--mode``: ``discover`` for scheduled and manually triggered
+    runs (the run owns every new URL it discovers), ``backfill`` for backfills (the run
+    owns the articles dated in its window).
+    """
+    if mode not in CRAWL_MODES:
+        raise _fail_now(f"mode: expected one of {', '.join(CRAWL_MODES)}, got {mode!r}")
+    start, end = _window(since, until, "the crawl window")
+    args = ["crawl", site, "--since", start.isoformat(), "--until", end.isoformat(), "--mode", mode, "--json"]
     if reprocess:
         args.append("--reprocess")
     summary = json.loads(run_cli(*args))
     s = summary["sites"][site]
     return {
-        "site": site, "run_id": summary["run_id"], "manifest": summary.get("manifest"),
+        "site": site, "run_id": summary["run_id"], "manifest": summary.get("manifest"), "mode": mode,
         "since": summary["since"], "until": summary["until"],
         "discovered": s["discovered"], "fetched": s["fetched"], "stored": s["stored"],
         "out_of_window": s["out_of_window"], "rejected": s["rejected"], "errors": s["errors"],

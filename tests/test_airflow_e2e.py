@@ -2,9 +2,13 @@
 triggerer, LocalExecutor, SQLite) against the replayed fixture sites, moto-free local store,
 SQLite index and an aiosmtpd server:
 
-- a scheduled run of a site DAG stores its data interval's articles and e-mails its alert;
-- ``airflow backfill create`` over 3 days runs 3 contiguous daily intervals, stores exactly
-  those days' articles and e-mails nothing;
+- a scheduled run of a site DAG crawls its data interval with ``--mode discover``, stores
+  every new article its sources list within the look-back and e-mails its alert;
+- a site DAG triggered without a logical date (no data interval) crawls the last complete
+  schedule interval before it was triggered, at the first try;
+- ``airflow backfill create`` over 3 days runs 3 contiguous daily intervals with ``--mode
+  backfill``, stores those days' articles (and none dated further than the date tolerance
+  away) and e-mails nothing;
 - the ``steppewatch_backfill`` form DAG with ``send_alerts`` sends one summary per rule;
 - re-running both backfills stores nothing new and sends nothing.
 
@@ -43,7 +47,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     fixture_sites = {s["id"]: s for s in yaml.safe_load((FIXTURES / "sites.yaml").read_text("utf-8"))["sites"]}
     registry = [
         live_registry_entry("live_news", "live-news.test"),
-        {**fixture_sites["kazinfo"], "schedule": "0 0 * * *"},  # daily: a 3-day backfill is 3 runs
+        # daily: a 3-day backfill is 3 runs. Unpausing the DAG for it also starts its latest
+        # scheduled run, which (--mode discover) would store whatever the undated news-feed
+        # listing leads to, whatever its date: only the dated sources (feed, day archive) here
+        {**fixture_sites["kazinfo"], "schedule": "0 0 * * *",
+         "listings": [listing for listing in fixture_sites["kazinfo"]["listings"] if "period" in listing]},
         fixture_sites["steppe_times"],
     ]
     (base / "sites.yaml").write_text(yaml.safe_dump({"sites": registry}, allow_unicode=True), "utf-8")
@@ -96,6 +104,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     assert airflow.leftovers() == [], "Airflow processes outlived the test"
 
 
+# a backfill owns the articles dated in its window widened by this at both edges
+# (NEWS_DATE_TOLERANCE_HOURS, steppewatch/windows.py): nothing in the window is left out
+TOLERANCE = timedelta(hours=14)
+
+
 def records(store: Path, site: str) -> list[dict]:
     return [json.loads(p.read_text("utf-8")) for p in sorted(store.glob(f"articles/site={site}/date=*/*.json"))]
 
@@ -105,7 +118,16 @@ def snapshot(store: Path) -> dict[str, int]:
             if p.is_file() and "/runs/" not in f"/{p.relative_to(store)}"}
 
 
-def test_scheduled_run_stores_its_interval_and_emails_its_alert(stack: dict) -> None:
+def crawl_summary(airflow: Airflow, dag_id: str, run_id: str) -> dict:
+    """What a run's ``crawl_window`` returned (its XCom: JSON text, sometimes JSON of JSON text)."""
+    (value,), = airflow.query("select value from xcom where dag_id = :d and run_id = :r and task_id = 'crawl_window' "
+                              "and key = 'return_value'", d=dag_id, r=run_id)
+    while isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value
+
+
+def test_scheduled_run_stores_what_it_discovers_and_emails_its_alert(stack: dict) -> None:
     airflow, smtp = stack["airflow"], stack["smtp"]
     airflow.cli("dags", "unpause", "steppewatch_live_news")
     runs = airflow.wait_runs("steppewatch_live_news", 1)
@@ -113,13 +135,43 @@ def test_scheduled_run_stores_its_interval_and_emails_its_alert(stack: dict) -> 
     assert run_type == "scheduled"
     start, end = utc(start), utc(end)
     assert end - start == timedelta(hours=1)
-    expected = {a["url"] for a in stack["live"] if start <= a["published"] < end}
-    assert expected, "the live site has articles in every recent hour"
-    assert {r["canonical_url"] for r in records(stack["store"], "live_news")} == expected
-    astana = [a for a in stack["live"] if "Astana" in a["title"] and start <= a["published"] < end]
+    crawled = crawl_summary(airflow, "steppewatch_live_news", run_id)
+    assert (utc(crawled["since"]), utc(crawled["until"]), crawled["mode"]) == (start, end, "discover")
+    in_interval = {a["url"] for a in stack["live"] if start <= a["published"] < end}
+    assert in_interval, "the live site has articles in every recent hour"
+    # --mode discover: the run owns every new URL its sources list within the look-back (48 hours),
+    # its interval's articles and those a late feed or a misread date would otherwise lose
+    assert {r["canonical_url"] for r in records(stack["store"], "live_news")} == {a["url"] for a in stack["live"]}
+    astana = [a for a in stack["live"] if "Astana" in a["title"]]
     subjects = [m["Subject"] for m in smtp.parsed() if m["Subject"].startswith("[steppewatch] Astana talks")]
-    assert len(subjects) == len(astana)
+    assert len(subjects) == len(astana) == 1
     airflow.cli("dags", "pause", "steppewatch_live_news")
+
+
+def test_trigger_without_logical_date_crawls_the_last_complete_interval(stack: dict) -> None:
+    airflow = stack["airflow"]
+    dag_id = "steppewatch_live_news"  # the default hourly schedule
+    airflow.cli("dags", "unpause", dag_id)
+    airflow.cli("dags", "trigger", dag_id)  # no --logical-date: Airflow 3 gives the run no data interval
+    (run_id, _, _, start, end), = airflow.wait_runs(dag_id, 1, run_type="manual")
+    assert (start, end) == (None, None)
+    (logical_date, run_after), = airflow.query("select logical_date, run_after from dag_run where run_id = :r", r=run_id)
+    assert logical_date is None
+    run_after = utc(run_after)
+    tries = airflow.query("select try_number from task_instance where dag_id = :d and run_id = :r "
+                          "and task_id = 'crawl_window'", d=dag_id, r=run_id)
+    assert tries == [(1,)], "the crawl succeeded at its first try"
+    crawled = crawl_summary(airflow, dag_id, run_id)
+    since, until = utc(crawled["since"]), utc(crawled["until"])
+    # the last complete hour before the trigger, whatever the time of day
+    assert until - since == timedelta(hours=1) and until <= run_after < until + timedelta(hours=1)
+    assert (until.minute, until.second, until.microsecond) == (0, 0, 0)
+    assert crawled["mode"] == "discover"
+    in_window = {a["url"] for a in stack["live"] if since <= a["published"] < until}
+    assert in_window <= {r["canonical_url"] for r in records(stack["store"], "live_news")}
+    logs = list((airflow.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/task_id=crawl_window/*.log"))
+    assert logs and "triggered without a logical date" in logs[0].read_text(errors="replace")
+    airflow.cli("dags", "pause", dag_id)
 
 
 def test_backfill_create_covers_three_days_and_emails_nothing(stack: dict) -> None:
@@ -137,10 +189,12 @@ def test_backfill_create_covers_three_days_and_emails_nothing(stack: dict) -> No
     expected = {a["url"] for a in GOLDEN["kazinfo"]["articles"] if a["published"] and lo <= utc(a["published"]) < hi}
     got = {r["canonical_url"] for r in records(stack["store"], "kazinfo")}
     got |= {json.loads(p.read_text())["canonical_url"] for p in stack["store"].glob("aliases/site=kazinfo/*/*.json")}
-    assert got == expected and len(expected) >= 3
-    per_day = airflow.query("select x.value from xcom x where x.dag_id = 'steppewatch_kazinfo' "
-                            "and x.task_id = 'crawl_window' and x.key = 'return_value' and x.run_id like 'backfill%'")
-    assert len(per_day) == 3, "each day's crawl reports its own counts"
+    assert expected <= got and len(expected) >= 3
+    for record in records(stack["store"], "kazinfo"):
+        assert lo - TOLERANCE <= utc(record["published"]) < hi + TOLERANCE, record["canonical_url"]
+    per_day = [crawl_summary(airflow, "steppewatch_kazinfo", r[0]) for r in runs]
+    assert [(utc(c["since"]), utc(c["until"]), c["mode"]) for c in per_day] == [
+        (s, e, "backfill") for s, e in intervals], "each day's crawl reports its own window and counts"
     assert len(smtp.messages) == sent_before, "a backfill records matches and e-mails nobody"
 
     def completed(n: int) -> bool:
@@ -180,7 +234,9 @@ def test_backfill_dag_sends_one_summary_per_rule_then_nothing(stack: dict) -> No
     assert len(summaries) == len(set(summaries))
     stored = {r["canonical_url"] for r in records(stack["store"], "steppe_times")}
     lo, hi = datetime(2024, 12, 3, tzinfo=UTC), datetime(2024, 12, 5, tzinfo=UTC)
-    assert stored == {a["url"] for a in GOLDEN["steppe_times"]["articles"] if lo <= utc(a["published"]) < hi}
+    assert {a["url"] for a in GOLDEN["steppe_times"]["articles"] if lo <= utc(a["published"]) < hi} <= stored
+    for record in records(stack["store"], "steppe_times"):
+        assert lo - TOLERANCE <= utc(record["published"]) < hi + TOLERANCE, record["canonical_url"]
 
     before, sent = snapshot(stack["store"]), len(smtp.messages)
     airflow.cli("dags", "trigger", "steppewatch_backfill", "--conf", json.dumps(conf))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pendulum
 import pytest
 
+from steppewatch import airflow_tasks
 from steppewatch.airflow_tasks import backfill_days, task_env
 from steppewatch.health import Health, assess
 from steppewatch.registry import load_registry
@@ -101,6 +105,150 @@ def test_dag_files_parse_fast_without_heavy_imports() -> None:
     print("DAG file parse times (s):", result["times"])
     assert result["heavy"] == [], "DAG files must not import crawl/storage libraries at top level"
     assert sum(result["times"].values()) < 1.0
+
+
+def _fake_cli(calls: list[tuple[str, ...]]):  # noqa: ANN202
+    """``run_cli`` answering as the CLI would, recording each command line."""
+
+    def run_cli(*args: str, env: dict | None = None, timeout: float = 0) -> str:
+        calls.append(args)
+        if args[0] != "crawl":
+            return json.dumps({"new_matches": 0})
+        counts = dict.fromkeys(("discovered", "fetched", "stored", "out_of_window", "errors", "source_errors",
+                                "keys_written"), 0)
+        return json.dumps({"run_id": "r1", "since": args[args.index("--since") + 1],
+                           "until": args[args.index("--until") + 1],
+                           "sites": {args[1]: {**counts, "rejected": {}, "all_sources_failed": False,
+                                               "sources": []}}})
+
+    return run_cli
+
+
+def _window_and_mode(args: tuple[str, ...]) -> tuple[datetime, datetime, str]:
+    return (datetime.fromisoformat(args[args.index("--since") + 1]),
+            datetime.fromisoformat(args[args.index("--until") + 1]), args[args.index("--mode") + 1])
+
+
+def _dag_run(run_type: str, run_after: datetime | None) -> SimpleNamespace:
+    from airflow.sdk.api.datamodels._generated import DagRunType  # what a task sees
+
+    return SimpleNamespace(run_id=f"{run_type}__x", run_type=DagRunType(run_type), run_after=run_after)
+
+
+@pytest.fixture
+def site_dag(dagbag):  # noqa: ANN001, ANN201
+    """``site_dag(site_id, country, schedule)`` of dags/steppewatch_sites.py, as the DagBag loaded it."""
+    dag_id = next(d for d in dagbag.dags if d not in ("steppewatch_backfill", "steppewatch_alert_digest"))
+    return dagbag.dags[dag_id].get_task("crawl_window").python_callable.__globals__["site_dag"]
+
+
+H = "0 * * * *"
+D = "0 0 * * *"
+
+
+@pytest.mark.parametrize(("schedule", "run_after", "since", "until"), [
+    (H, datetime(2024, 12, 3, 10, 30, tzinfo=UTC), datetime(2024, 12, 3, 9, tzinfo=UTC),
+     datetime(2024, 12, 3, 10, tzinfo=UTC)),  # inside an hour: the previous full hour
+    (H, datetime(2024, 12, 3, 10, tzinfo=UTC), datetime(2024, 12, 3, 9, tzinfo=UTC),
+     datetime(2024, 12, 3, 10, tzinfo=UTC)),  # on the boundary: the hour that just ended
+    (H, datetime(2025, 1, 1, 0, 0, 0, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, tzinfo=UTC),
+     datetime(2025, 1, 1, tzinfo=UTC)),  # across a year
+    (D, datetime(2024, 12, 3, 10, 30, tzinfo=UTC), datetime(2024, 12, 2, tzinfo=UTC),
+     datetime(2024, 12, 3, tzinfo=UTC)),  # daily, inside a day: yesterday
+    (D, datetime(2024, 12, 3, tzinfo=UTC), datetime(2024, 12, 2, tzinfo=UTC),
+     datetime(2024, 12, 3, tzinfo=UTC)),  # daily, at midnight: the day that just ended
+    ("0 */3 * * *", datetime(2024, 12, 3, 10, 30, tzinfo=UTC), datetime(2024, 12, 3, 6, tzinfo=UTC),
+     datetime(2024, 12, 3, 9, tzinfo=UTC)),
+])
+def test_run_without_logical_date_crawls_the_last_complete_interval(
+        site_dag, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+        schedule: str, run_after: datetime, since: datetime, until: datetime) -> None:
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(airflow_tasks, "run_cli", _fake_cli(calls))
+    caplog.set_level(logging.INFO, logger="steppewatch.airflow_tasks")
+    dag = site_dag("t", "KZ", schedule)
+    # what Airflow passes a run triggered without a logical date: no data_interval_* at all
+    crawled = dag.get_task("crawl_window").python_callable(dag=dag, dag_run=_dag_run("manual", run_after))
+    assert [c[:2] for c in calls] == [("crawl", "t")]
+    assert _window_and_mode(calls[0]) == (since, until, "discover")
+    assert (crawled["since"], crawled["until"], crawled["mode"]) == (since.isoformat(), until.isoformat(), "discover")
+    assert "no data interval (triggered without a logical date)" in caplog.text
+    assert f"schedule '{schedule}' before its run_after {run_after.isoformat()}: " \
+           f"[{since.isoformat()}, {until.isoformat()})" in caplog.text
+
+
+@pytest.mark.parametrize(("run_type", "mode"), [("scheduled", "discover"), ("manual", "discover"),
+                                                ("backfill", "backfill")])
+def test_site_dag_crawls_its_data_interval_in_the_mode_of_its_run(
+        site_dag, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+        run_type: str, mode: str) -> None:
+    import pendulum
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(airflow_tasks, "run_cli", _fake_cli(calls))
+    caplog.set_level(logging.INFO, logger="steppewatch.airflow_tasks")
+    dag = site_dag("t", "KZ", H)
+    start, end = pendulum.datetime(2024, 12, 2, 5, tz="UTC"), pendulum.datetime(2024, 12, 2, 6, tz="UTC")
+    crawled = dag.get_task("crawl_window").python_callable(
+        dag=dag, dag_run=_dag_run(run_type, pendulum.datetime(2025, 1, 1, tz="UTC")),
+        data_interval_start=start, data_interval_end=end)
+    assert _window_and_mode(calls[0]) == (start, end, mode) and crawled["mode"] == mode
+    assert "crawling the run's data interval [2024-12-02T05:00:00+00:00, 2024-12-02T06:00:00+00:00)" in caplog.text
+
+
+@pytest.mark.parametrize(("start", "end", "message"), [
+    (datetime(2024, 12, 2, 5, tzinfo=UTC), None, "one end only"),
+    (None, datetime(2024, 12, 2, 5, tzinfo=UTC), "one end only"),
+    (datetime(2024, 12, 2, 6, tzinfo=UTC), datetime(2024, 12, 2, 5, tzinfo=UTC), "is empty"),
+    (datetime(2024, 12, 2, 6, tzinfo=UTC), datetime(2024, 12, 2, 6, tzinfo=UTC), "is empty"),
+    ("None", datetime(2024, 12, 2, 6, tzinfo=UTC), "expected a datetime, got 'None'"),
+    ("yesterday", datetime(2024, 12, 2, 6, tzinfo=UTC), "not an ISO 8601 date or datetime"),
+])
+def test_malformed_interval_fails_at_once_without_crawling(
+        site_dag, monkeypatch: pytest.MonkeyPatch, start: object, end: object, message: str) -> None:  # noqa: ANN001
+    from airflow.sdk.exceptions import AirflowFailException
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(airflow_tasks, "run_cli", _fake_cli(calls))
+    dag = site_dag("t", "KZ", H)
+    with pytest.raises(AirflowFailException, match=message):  # fails the task: no retries
+        dag.get_task("crawl_window").python_callable(
+            dag=dag, dag_run=_dag_run("manual", datetime(2024, 12, 3, tzinfo=UTC)),
+            data_interval_start=start, data_interval_end=end)
+    with pytest.raises(AirflowFailException, match="the run has neither a data interval nor a run_after"):
+        dag.get_task("crawl_window").python_callable(dag=dag, dag_run=_dag_run("manual", None))
+    assert calls == []
+
+
+def test_crawl_window_passes_mode_and_refuses_bad_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(airflow_tasks, "run_cli", _fake_cli(calls))
+    airflow_tasks.crawl_window("s", "2024-12-01T00:00:00+00:00", "2024-12-08T00:00:00+00:00")
+    airflow_tasks.crawl_window("s", datetime(2024, 12, 1, tzinfo=UTC), "2024-12-02", reprocess=True, mode="backfill")
+    assert calls == [
+        ("crawl", "s", "--since", "2024-12-01T00:00:00+00:00", "--until", "2024-12-08T00:00:00+00:00",
+         "--mode", "discover", "--json"),
+        ("crawl", "s", "--since", "2024-12-01T00:00:00+00:00", "--until", "2024-12-02T00:00:00+00:00",
+         "--mode", "backfill", "--json", "--reprocess")]
+    for since, until, mode, message in [(None, "2024-12-02", "discover", "expected a datetime, got None"),
+                                        ("2024-12-02", "2024-12-02", "discover", "is empty"),
+                                        ("2024-12-01", "2024-12-02", "recent", "mode: expected one of")]:
+        with pytest.raises(AirflowFailException, match=message):
+            airflow_tasks.crawl_window("s", since, until, mode=mode)
+    assert len(calls) == 2
+
+
+def test_backfill_dag_crawls_its_days_in_backfill_mode(dagbag, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(airflow_tasks, "run_cli", _fake_cli(calls))
+    crawl_day = dagbag.dags["steppewatch_backfill"].get_task("crawl_day").python_callable
+    context = {"dag_run": SimpleNamespace(dag_id="steppewatch_backfill", run_id="manual__x")}
+    monkeypatch.setitem(crawl_day.__globals__, "get_current_context", lambda: context)
+    crawl_day({"site": "s", "day": "2024-12-03"}, params={"reprocess": False, "send_alerts": False})
+    assert _window_and_mode(calls[0]) == (datetime(2024, 12, 3, tzinfo=UTC), datetime(2024, 12, 4, tzinfo=UTC),
+                                          "backfill")
 
 
 def test_backfill_days() -> None:
