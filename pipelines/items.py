@@ -84,6 +84,10 @@ class ExtractPipeline:
                 for request in spider.follow_discovery_page(item, links):
                     self.crawler.engine.crawl(request)
             raise DropItem(f"not an article ({result.reason.value}: {result.detail}): {item.url}")
+        stats.inc_value(f"sw/date_source/{result.date_source}")
+        if result.date_source == getattr(item.listed, "source_kind", None) and any("T" in d for d in result.page_dates):
+            # the page gave a time without an offset, whole hours off its source's explicit one
+            stats.inc_value("sw/dates/page_time_overruled")
         return ArticleItem(result, item.body, list(item.meta.get("urls", [])), item.listed)
 
 

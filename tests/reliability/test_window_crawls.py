@@ -117,7 +117,11 @@ def test_contiguous_hourly_runs_store_every_article_once(site: tuple[Path, Repla
                  for since, until in _hours(datetime(2024, 12, 3, 6, tzinfo=UTC), 6)]
     _check(store)
     # the 9999-12-31 entry lost its date, not the rest of the feed
-    assert not summaries[0]["sites"]["almaty_wire"]["source_errors"]
+    first = summaries[0]["sites"]["almaty_wire"]
+    assert not first["source_errors"]
+    # the page whose naive time was 5 h off its feed's is counted; every date's source too
+    assert first["dates"] == {"page_time_overruled": 1}
+    assert sum(first["date_source"].values()) == first["stored"] == len(ARTICLES) + 1
     # a second pass of the same hours fetches no stored article again
     again = [_crawl(base, server, store, since, until, mode)
              for since, until in _hours(datetime(2024, 12, 3, 6, tzinfo=UTC), 2)]
