@@ -132,3 +132,23 @@ def test_classify_accepts_an_article_with_a_sidebar_of_headings() -> None:
     sidebar = "<aside>" + "".join(f"<h3><a href='/news/{i}'>Other {i}</a></h3>" for i in range(8)) + "</aside>"
     tree = lxml.html.fromstring(page("<h1>One</h1><p>text</p>", around=sidebar))
     assert classify(tree, "http://t.test/news/1", 200) is None
+
+
+def test_an_undeclared_article_with_a_long_list_of_other_headlines_keeps_its_body() -> None:
+    # no og:type, no JSON-LD, no date: only the text decides; the list of other pages'
+    # headlines inside the body's own container is a rail, not a listing
+    body = [f"Paragraph {i} of a report on grain exports through the port of Aktau, which rose again this "
+            f"autumn as new rail routes opened to the south and east of the country." for i in range(8)]
+    rail = [f"Other story number {i} about the region's railways and ports" for i in range(30)]
+    doc = ("<html><head><title>Grain</title></head><body><div class=c><h1>Grain exports rise</h1>"
+           + paragraphs(body) + "".join(f"<p><a href='/news/{i + 100}'>{h}</a></p>" for i, h in enumerate(rail))
+           + "</div></body></html>")
+    result = extract_page(doc, "http://t.test/news/77", SITE)
+    assert isinstance(result, Article), result
+    assert body[0] in result.text and body[-1] in result.text
+    assert not set(rail) & set(result.text.splitlines())
+    headlines_only = ("<html><head><title>News</title></head><body><div class=c><h1>News</h1>"
+                      + "".join(f"<h2><a href='/news/{i + 100}'>{h}</a></h2>" for i, h in enumerate(rail))
+                      + "</div></body></html>")
+    result = extract_page(headlines_only, "http://t.test/news/", SITE)
+    assert isinstance(result, Rejection) and result.reason == RejectReason.LISTING, result
