@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable
 from copy import deepcopy
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from urllib.parse import parse_qs, urljoin, urlsplit
 from zoneinfo import ZoneInfo
@@ -186,7 +186,7 @@ _PUBLISHED_PROPERTIES = frozenset({"datePublished", "dc:date", "dc:created", "dc
 
 
 def page_dates(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = None,
-               now: datetime | None = None) -> list[Found]:
+               now: datetime | None = None, earliest: date | None = None) -> list[Found]:
     """Every publication date the page declares about itself, most explicit first
     (steppewatch.dates reads each: a naive value is in the site's time zone)."""
     head = head or _Head(tree)
@@ -206,7 +206,7 @@ def page_dates(tree: lxml.html.HtmlElement, tz: ZoneInfo, head: _Head | None = N
     candidates += tree.xpath("//time[@datetime]/@datetime")[:1]
     found: dict[Found, None] = {}
     for candidate in candidates:
-        parsed = parse_date(candidate, tz, now)
+        parsed = parse_date(candidate, tz, now, earliest)
         if parsed:
             found.setdefault(parsed, None)
     return list(found)
@@ -572,7 +572,7 @@ def extract_page(
         return rejection
     text = "\n".join(lines)
     fetched = fetched_at or datetime.now(UTC)
-    own_dates = page_dates(tree, tz, head, fetched)
+    own_dates = page_dates(tree, tz, head, fetched, site.founded)
     # a headline and a date or article metadata of the page's own: a short news item, not a
     # stub (trafilatura's date below is a guess from anywhere on the page, so it does not count)
     declared = bool(own_title or data.get("title")) and (declares_article(head) or bool(own_dates))
@@ -580,7 +580,7 @@ def extract_page(
             len(text) < 1000 and not any(len(ln) >= MIN_PARAGRAPH_CHARS for ln in lines)):
         return Rejection(url, RejectReason.TOO_SHORT, f"{len(text)} characters of text")
     if not own_dates and data.get("date"):
-        own_dates = [d for d in [parse_date(data["date"], tz, fetched)] if d]
+        own_dates = [d for d in [parse_date(data["date"], tz, fetched, site.founded)] if d]
     published, date_source = resolve_published(own_dates, listed, tz)
     language = _declared_language(tree, head) or detect_language(text)
     authors_meta = tree.xpath('//meta[@name="author" or @property="article:author"]/@content')

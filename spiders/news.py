@@ -232,6 +232,10 @@ class NewsSpider(scrapy.Spider):
                 if not in_domains(entry.url, self.allowed_domains):
                     self.inc("skipped/offsite")
                     continue
+                founded = self.site.founded
+                if founded and entry.published is not None and entry.published.date() < founded:
+                    self.inc("undated/before_founding")  # a placeholder date: the page will say
+                    entry = Entry(entry.url, None, True, entry.title)
                 try:  # steppewatch.dates refuses 9999-12-31; a parser that does not may overflow here
                     in_window = self._in_window(entry)
                 except (OverflowError, ValueError, TypeError):

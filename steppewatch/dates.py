@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
@@ -128,10 +128,12 @@ def _parse_naive_or_aware(value: str) -> tuple[datetime, bool, bool] | None:
     return dt, bool(_HAS_TIME.search(value)), dt.tzinfo is not None
 
 
-def parse_date(value: str | None, tz: ZoneInfo, now: datetime | None = None) -> Found | None:
+def parse_date(value: str | None, tz: ZoneInfo, now: datetime | None = None,
+               earliest: date | None = None) -> Found | None:
     """Read one date; None if there is none or it is outside the sanity range. Never raises.
 
     ``now`` is the reference time (the fetch); without it the upper bound is the clock.
+    ``earliest`` raises the lower bound (the site's founding day, from the registry).
     """
     if not value or not value.strip():
         return None
@@ -146,7 +148,7 @@ def parse_date(value: str | None, tz: ZoneInfo, now: datetime | None = None) -> 
         elif not has_time:
             dt = datetime.combine(dt.date(), time(0), tzinfo=tz)
         ahead = (now or datetime.now(UTC)) + MAX_AHEAD
-        if dt.year < EARLIEST_YEAR or dt.astimezone(UTC) > ahead:
+        if dt.year < EARLIEST_YEAR or dt.astimezone(UTC) > ahead or (earliest and dt.date() < earliest):
             return None
     except (ValueError, OverflowError, TypeError):  # 9999-12-31 in a far zone, and the like
         return None

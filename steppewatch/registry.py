@@ -140,6 +140,9 @@ class Site(_Strict):
     languages: Annotated[list[str], Field(min_length=1)]
     allowed_domains: Annotated[list[str], Field(min_length=1)]
     timezone: str = "UTC"
+    # the day the site began publishing: an earlier date on its pages or in its feeds is a
+    # placeholder or an error, not a publication date (steppewatch/dates.py's sanity range)
+    founded: date | None = None
     schedule: str | None = None
     verified: bool = False
     enabled: bool = True

@@ -66,3 +66,10 @@ def test_whole_hours_apart() -> None:
     assert whole_hours_apart(a, a - timedelta(hours=6, seconds=30)) == 6
     assert whole_hours_apart(a, a + timedelta(minutes=90)) == 0
     assert whole_hours_apart(a, a) == 0 and whole_hours_apart(a, a + timedelta(hours=15)) == 0
+
+
+def test_a_date_before_the_sites_founding_is_no_date() -> None:
+    from datetime import date
+
+    assert parse_date("2001-05-04", ALMATY, NOW, earliest=date(2008, 1, 1)) is None
+    assert parse_date("04.05.2008", ALMATY, NOW, earliest=date(2008, 1, 1)) is not None

@@ -152,3 +152,15 @@ def test_an_undeclared_article_with_a_long_list_of_other_headlines_keeps_its_bod
                       + "</div></body></html>")
     result = extract_page(headlines_only, "http://t.test/news/", SITE)
     assert isinstance(result, Rejection) and result.reason == RejectReason.LISTING, result
+
+
+def test_a_page_date_before_the_sites_founding_gives_way_to_the_feed() -> None:
+    from datetime import date, datetime
+
+    site = SITE.model_copy(update={"founded": date(2010, 1, 1)})
+    body = paragraphs([f"Sentence {i} of a report on the new bridge over the Irtysh river in Pavlodar." for i in range(8)])
+    doc = page("<h1>Bridge</h1>" + body, head='<meta property="article:published_time" content="2001-01-01T00:00:00Z">')
+    listed = Listed("feed", "http://t.test/feed", datetime(2024, 12, 3, 5, tzinfo=UTC), "Bridge")
+    result = extract_page(doc, "http://t.test/news/8", site, listed=listed)
+    assert isinstance(result, Article)
+    assert result.date_source == "feed" and result.page_dates == []
