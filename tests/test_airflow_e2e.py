@@ -206,7 +206,13 @@ def test_backfill_create_covers_three_days_and_emails_nothing(stack: dict) -> No
     before = snapshot(stack["store"])
     airflow.backfill_create("steppewatch_kazinfo", "--from-date", "2024-12-02", "--to-date", "2024-12-04",
                             "--reprocess-behavior", "completed")
-    airflow.wait("the re-run backfill to complete", lambda: completed(2))
+    # seen once in a loaded run: no run of the second backfill started within 300 s; say why if again
+    airflow.wait("the re-run backfill to complete", lambda: completed(2), timeout=600, detail=lambda: (
+        f"backfills: {airflow.query('select id, completed_at, reprocess_behavior from backfill')}\n"
+        f"runs: {airflow.runs('steppewatch_kazinfo')}\n"
+        "task instances: " + str(airflow.query(
+            "select run_id, task_id, state, try_number from task_instance where dag_id = 'steppewatch_kazinfo' "
+            "order by run_id, task_id"))))
     rerun = airflow.query("select count(*) from dag_run where dag_id = 'steppewatch_kazinfo' and clear_number > 0 "
                           "and backfill_id = (select max(id) from backfill)")
     assert rerun == [(3,)], "the second backfill re-ran the 3 days"
