@@ -100,6 +100,7 @@ LANGUAGE_SAMPLE_CHARS = 3000
 # orthography of the region uses (Turkmen writes ň); the model knows no Kazakh Latin and calls
 # it Crimean Tatar, Turkmen or Turkish.
 _KAZAKH_LATIN = re.compile(r"[ñūńǵ]", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
 _TURKIC_LATIN = frozenset({"crh", "tk", "tr", "az", "uz"})
 # Codes sites declare that are country codes or an edition's nickname, not ISO 639-1.
 _LANGUAGE_ALIASES = {"kz": "kk", "kg": "ky", "tj": "tg", "ua": "uk", "oz": "uz", "tm": "tk"}
@@ -271,7 +272,7 @@ def language_scores(text: str) -> tuple[str | None, float, dict[str, float], int
     is the same as renormalising the full model's probabilities over the subset, so one pass
     gives both the restricted answer and what a page declaring another language claims."""
     sample = text[:LANGUAGE_SAMPLE_CHARS]
-    letters = sum(1 for c in sample if c.isalpha())
+    letters = len(_LETTER.findall(sample))
     if not letters:
         return None, 0.0, {}, 0
     probs = dict(_language_model().rank(sample))
