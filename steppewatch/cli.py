@@ -381,18 +381,26 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
 
 
 # -- alerts -----------------------------------------------------------------------------------
-def _outbox(config: Config) -> Any:
+def _outbox(config: Config, rules: Any = None) -> Any:
     from steppewatch.alerts.outbox import Outbox
     from steppewatch.alerts.rules import load_rules
     from steppewatch.index import Index
     from steppewatch.store import open_store
 
-    rules = load_rules()
+    rules = rules if rules is not None else load_rules()
     try:
         registry = load_registry(config.sites)
     except RegistryError:
         registry = None
     return Outbox(Index(config.index), open_store(config.store), rules, registry)
+
+
+def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    """--since and --until (dates or datetimes, UTC unless they carry an offset) as [since, until)."""
+    since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
+    if until <= since:
+        raise UsageError(f"--until ({args.until}) must be after --since ({args.since}): the window is [since, until)")
+    return since, until
 
 
 def cmd_airflow(args: argparse.Namespace, config: Config) -> int:
@@ -402,38 +410,42 @@ def cmd_airflow(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
-    from steppewatch.alerts.rules import load_rules
+    from steppewatch.alerts.rules import RuleSet, alerts_path, load_rules, query_warnings
 
     if args.alerts_command == "check":
         rules = load_rules()
         for compiled in rules.rules:
             rule = compiled.rule
             print(f"ok  {rule.name:<30} {rule.mode:<9} -> {', '.join(rule.recipients)}  {rule.query}")
+            for warning in query_warnings(rule.query):
+                print(f"steppewatch: warning: {rules.path}: rule {rule.name!r}: field query: {warning}",
+                      file=sys.stderr)
         print(f"{rules.path}: {len(rules.rules)} rules valid")
         return 0
-    outbox = _outbox(config)
     if args.alerts_command == "preview":
-        compiled = outbox.rules.get(args.rule)
-        since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
-        single = type(outbox.rules)([compiled], outbox.rules.path)
+        since, until = _window(args)
+        if args.query is not None:
+            # a query needs no rules file; when there is one, its aliases apply
+            rules = load_rules() if alerts_path().exists() else RuleSet([])
+            compiled = rules.adhoc(args.query)
+            for warning in query_warnings(args.query):
+                print(f"steppewatch: warning: --query: {warning}", file=sys.stderr)
+            outbox = _outbox(config, rules)
+        else:
+            outbox = _outbox(config)
+            compiled = outbox.rules.get(args.rule)
+        single = outbox.rules.only(compiled)
         shown = 0
-        for prefix in ("articles/", "aliases/"):
-            for key in outbox.store.list(prefix):
-                parts = key.split("/")
-                if len(parts) != 4:
-                    continue
-                day = parts[2].removeprefix("date=")
-                if not (since.date().isoformat() <= day <= until.date().isoformat()):
-                    continue
-                record = outbox._load(key)
-                if record is None:
-                    continue
-                for match in single.matches(record, outbox.countries.get(record.get("site", ""))):
-                    shown += 1
-                    print(f"{record.get('published') or '-'}  {record['site']}  {record['title']}\n"
-                          f"    {record['canonical_url']}\n    {match.snippet_text}\n")
-        print(f"{shown} matching records for rule {compiled.rule.name!r}; nothing sent")
+        for _key, record in outbox.records_in_window(since, until, args.site):
+            for match in single.matches(record, outbox.countries.get(record.get("site", ""))):
+                shown += 1
+                print(f"{record.get('published') or '-'}  {record['site']}  {record['title']}\n"
+                      f"    {record['canonical_url']}\n    {match.snippet_text}\n")
+        what = f"query {args.query!r}" if args.query is not None else f"rule {compiled.rule.name!r}"
+        print(f"{shown} matching records for {what} published in [{since.isoformat()}, {until.isoformat()}); "
+              "nothing sent")
         return 0
+    outbox = _outbox(config)
     if args.alerts_command == "match":
         if (args.send_summary or args.summary_batch) and not args.backfill:
             raise UsageError("--send-summary and --summary-batch only apply with --backfill")
@@ -444,8 +456,7 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
         else:
             if not (args.since and args.until):
                 raise UsageError("alerts match needs --run RUN_ID or --since and --until")
-            counts = outbox.match_window(parse_when(args.since, "since"), parse_when(args.until, "until"),
-                                         args.site, backfill=args.backfill, summary=args.send_summary,
+            counts = outbox.match_window(*_window(args), args.site, backfill=args.backfill, summary=args.send_summary,
                                          batch=args.summary_batch)
         print(json.dumps(counts, sort_keys=True))
         return 0
@@ -498,14 +509,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="keyword alert rules: check, preview, match, send")
     alerts = p.add_subparsers(dest="alerts_command", required=True)
     a = alerts.add_parser("check", help="validate the rules file ($STEPPEWATCH_ALERTS or config/alerts.yaml)")
-    a = alerts.add_parser("preview", help="list stored articles a rule would match; sends nothing")
-    a.add_argument("rule")
-    a.add_argument("--since", required=True)
-    a.add_argument("--until", required=True)
+    window = ("a date or datetime (ISO 8601, UTC unless it has an offset); articles published in "
+              "[--since, --until) count, by their publication time (fetch time when undated)")
+    a = alerts.add_parser("preview", help="list stored articles a rule or a query would match; sends nothing")
+    which = a.add_mutually_exclusive_group(required=True)
+    which.add_argument("rule", nargs="?", help="a rule of the rules file")
+    which.add_argument("--query", help="try a query instead of a rule (the rules file's aliases apply)")
+    a.add_argument("--since", required=True, help=window)
+    a.add_argument("--until", required=True, help="end of the window, excluded")
+    a.add_argument("--site", action="append", help="only this site (repeatable)")
     a = alerts.add_parser("match", help="record matches of stored articles in the outbox")
     a.add_argument("--run", help="the articles a crawl run wrote (its manifest)")
-    a.add_argument("--since")
-    a.add_argument("--until")
+    a.add_argument("--since", help=window)
+    a.add_argument("--until", help="end of the window, excluded")
     a.add_argument("--site", action="append")
     a.add_argument("--backfill", action="store_true", help="record only: no alert e-mail")
     a.add_argument("--send-summary", action="store_true", help="with --backfill: one summary per rule")

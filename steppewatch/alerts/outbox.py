@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,18 @@ from steppewatch.registry import Registry
 from steppewatch.store import Store
 
 STALE_CLAIM = timedelta(minutes=15)
+
+
+def record_time(record: dict[str, Any]) -> datetime | None:
+    """The instant a record counts at in a window: its publication time, else its fetch time."""
+    for field in ("published", "fetched_at"):
+        if record.get(field):
+            try:
+                when = datetime.fromisoformat(str(record[field]).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return None
 
 
 class Outbox:
@@ -56,7 +68,6 @@ class Outbox:
     def match_keys(self, keys: Iterable[str], backfill: bool = False, summary: bool = False,
                    batch: str | None = None) -> dict[str, int]:
         counts: Counter[str] = Counter()
-        now = datetime.now(UTC)
         for key in keys:
             if not key.endswith(".json") or not key.startswith(("articles/", "aliases/")):
                 continue
@@ -64,40 +75,67 @@ class Outbox:
             if record is None:
                 counts["missing"] += 1
                 continue
-            counts["examined"] += 1
-            for match in self.rules.matches(record, self.countries.get(record.get("site", ""))):
-                rule = self.rules.get(match.rule).rule
-                mode, status = rule.mode, "pending"
-                if backfill and (summary or batch):
-                    mode, status = "summary", ("collecting" if batch else "pending")
-                elif backfill:
-                    mode, status = rule.mode, "held"
-                with self.index.engine.begin() as conn:
-                    inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
-                        "rule": rule.name, "story_id": record.get("story_id") or record["id"],
-                        "article_id": record["id"], "mode": mode, "status": status, "matched_at": now,
-                        "published": _utc(datetime.fromisoformat(record["published"])) if record.get("published")
-                        else None,
-                        "occurrences": match.occurrences, "snippet_text": match.snippet_text,
-                        "snippet_html": match.snippet_html, "batch": batch if mode == "summary" else None,
-                    }).returning(alert_outbox.c.id)).first()
-                counts["new_matches" if inserted else "already_matched"] += 1
+            self._match_record(record, counts, backfill, summary, batch)
         return dict(counts)
 
-    def match_window(self, since: datetime, until: datetime, sites: list[str] | None = None,
-                     backfill: bool = False, summary: bool = False, batch: str | None = None) -> dict[str, int]:
-        """Match the stored records published in [since, until) (by their key's day, then date)."""
-        first, last = since.astimezone(UTC).date(), (until - timedelta(microseconds=1)).astimezone(UTC).date()
-        keys = []
+    def _match_record(self, record: dict[str, Any], counts: Counter[str], backfill: bool, summary: bool,
+                      batch: str | None) -> None:
+        now = datetime.now(UTC)
+        counts["examined"] += 1
+        for match in self.rules.matches(record, self.countries.get(record.get("site", ""))):
+            rule = self.rules.get(match.rule).rule
+            mode, status = rule.mode, "pending"
+            if backfill and (summary or batch):
+                mode, status = "summary", ("collecting" if batch else "pending")
+            elif backfill:
+                mode, status = rule.mode, "held"
+            with self.index.engine.begin() as conn:
+                inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
+                    "rule": rule.name, "story_id": record.get("story_id") or record["id"],
+                    "article_id": record["id"], "mode": mode, "status": status, "matched_at": now,
+                    "published": _utc(datetime.fromisoformat(record["published"])) if record.get("published")
+                    else None,
+                    "occurrences": match.occurrences, "snippet_text": match.snippet_text,
+                    "snippet_html": match.snippet_html, "batch": batch if mode == "summary" else None,
+                }).returning(alert_outbox.c.id)).first()
+            counts["new_matches" if inserted else "already_matched"] += 1
+
+    def records_in_window(self, since: datetime, until: datetime,
+                          sites: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key, record) of the stored records published in [since, until): the instant, not the
+        day. A record without a publication time counts at its fetch time, the time it is filed
+        under (``index.storage_day``). Keys are filed by that time's UTC day, so only the
+        window's days are read."""
+        since, until = since.astimezone(UTC), until.astimezone(UTC)
+        if until <= since:
+            return
+        first, last = since.date(), (until - timedelta(microseconds=1)).date()
         for prefix in ("articles/", "aliases/"):
             for key in self.store.list(prefix):
                 parts = key.split("/")
-                if len(parts) != 4 or (sites and parts[1].removeprefix("site=") not in sites):
+                if len(parts) != 4 or not key.endswith(".json") or (
+                        sites and parts[1].removeprefix("site=") not in sites):
                     continue
-                day = date.fromisoformat(parts[2].removeprefix("date="))
-                if first <= day <= last:
-                    keys.append(key)
-        return self.match_keys(keys, backfill=backfill, summary=summary, batch=batch)
+                try:
+                    day = date.fromisoformat(parts[2].removeprefix("date="))
+                except ValueError:
+                    continue
+                if not first <= day <= last:
+                    continue
+                record = self._load(key)
+                if record is None:
+                    continue
+                when = record_time(record)
+                if when is None or since <= when < until:
+                    yield key, record
+
+    def match_window(self, since: datetime, until: datetime, sites: list[str] | None = None,
+                     backfill: bool = False, summary: bool = False, batch: str | None = None) -> dict[str, int]:
+        """Match the stored records published in [since, until) (``records_in_window``)."""
+        counts: Counter[str] = Counter()
+        for _key, record in self.records_in_window(since, until, sites):
+            self._match_record(record, counts, backfill, summary, batch)
+        return dict(counts)
 
     # -- sending ----------------------------------------------------------------------------
     def release(self, batch: str) -> int:

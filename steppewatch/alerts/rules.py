@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -56,8 +57,6 @@ class Rule(BaseModel):
     @field_validator("recipients")
     @classmethod
     def _recipients(cls, value: list[str]) -> list[str]:
-        import re
-
         for address in value:
             if not re.match(_EMAIL, address):
                 raise ValueError(f"not an e-mail address: {address!r}")
@@ -103,9 +102,10 @@ class RuleSet:
     the rules at once through an index of those terms, so the cost follows the rules that
     can match rather than the number of rules."""
 
-    def __init__(self, rules: list[Compiled], path: str = "<memory>") -> None:
+    def __init__(self, rules: list[Compiled], path: str = "<memory>", aliases: AliasTable | None = None) -> None:
         self.rules = rules
         self.path = path
+        self.aliases = aliases if aliases is not None else AliasTable.from_lists(DEFAULT_ALIASES)
         self._by_key: dict[str, list[int]] = {}  # an anchor's stem -> the rules it anchors
         self._by_prefix: list[tuple[str, int]] = []  # anchors ending in *
         self._always: list[int] = []  # rules without anchors
@@ -120,6 +120,19 @@ class RuleSet:
                 else:
                     self._by_key.setdefault(term.key, []).append(i)
         self._keys = frozenset(self._by_key)
+
+    def only(self, compiled: Compiled) -> RuleSet:
+        """A rule set of one rule, with this set's alias table."""
+        return RuleSet([compiled], self.path, self.aliases)
+
+    def adhoc(self, query: str, label: str = "--query") -> Compiled:
+        """A query tried without a rules file entry (``alerts preview --query``): compiled with
+        this set's aliases; a syntax error names the position as ``alerts check`` does."""
+        try:
+            compiled = compile_query(query, self.aliases)
+        except QuerySyntaxError as exc:
+            raise RulesError(f"{label}: {exc} in {query!r}") from None
+        return Compiled(Rule.model_construct(name=label, query=query, recipients=[]), compiled)
 
     def get(self, name: str) -> Compiled:
         for compiled in self.rules:
@@ -170,8 +183,6 @@ class RuleSet:
 
 def snippet(text: str, hits: list[tuple[int, int]], width: int = 30) -> tuple[str, str]:
     """A window of text around the first hit, in plain text (**marked**) and escaped HTML."""
-    import re
-
     from steppewatch.alerts.query import _TOKEN, normalise
 
     # map token positions back to character offsets in the original text
@@ -240,4 +251,21 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         except QuerySyntaxError as exc:
             raise RulesError(f"{path}: rule {rule.name!r}: field query: {exc} in {rule.query!r}") from None
         compiled.append(Compiled(rule, query))
-    return RuleSet(compiled, str(path))
+    return RuleSet(compiled, str(path), table)
+
+
+# Operators are upper case only; these forms are searched as words, which is rarely meant.
+_OPERATOR_LIKE = re.compile(r"(?:and|or|not|near/\d+)", re.IGNORECASE)
+_QUERY_PART = re.compile(r'"[^"]*"?|[^\s()"]+')
+
+
+def query_warnings(query: str) -> list[str]:
+    """Words of a query that look like operators but are not (``or``, ``Not``, ``near/3``):
+    the query is valid and searches them as words. Quoted, they are not reported."""
+    out = []
+    for m in _QUERY_PART.finditer(query):
+        word = m.group()
+        if not word.startswith('"') and _OPERATOR_LIKE.fullmatch(word) and word != word.upper():
+            out.append(f"position {m.start()}: {word!r} is searched as a word, not the operator {word.upper()} "
+                       f"(write {word.upper()} for the operator, or quote it)")
+    return out
