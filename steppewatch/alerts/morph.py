@@ -17,6 +17,9 @@ A query term and a text token match when their key sets intersect. Keys of a wor
   as a common word when it has a common parse ("поставки газа": газ). A query term is
   read the same way by its case in the query (``газ`` the fuel, ``Газа`` the place).
   Sentence-initial and all-capital words keep every reading: their case says nothing.
+  A proper noun's lemma is a key of its own (``^тура`` the river, ``тура`` the chess
+  piece), so a common word never meets a place or a person through a shared spelling.
+  Words no dictionary knows keep every reading: the guesser's tags are guesses.
 * **Latin words**: the Snowball English stem, and the word itself.
 * **Kazakh, Kyrgyz and Uzbek case suffixes** (``turkic_stems``): Астанада, Бишкекте,
   Toshkentga also give the name without its suffix, when at least ``MIN_TURKIC_STEM``
@@ -76,34 +79,54 @@ def _analyzer(lang: str):  # noqa: ANN202 (pymorphy3 has no type stubs)
     return pymorphy3.MorphAnalyzer(lang=lang)
 
 
+PROPER = "^"  # marks a proper noun's lemma: the place Газа ("^газа") is not a form of газ
+
+
 @lru_cache(maxsize=200_000)
-def _parses(word: str) -> tuple[tuple[tuple[str, bool], ...], bool]:
-    """((normal form, proper noun?) per parse, whether a dictionary knows the word as a common word)."""
+def _parses(word: str) -> tuple[tuple[tuple[str, bool], ...], bool, bool]:
+    """((normal form, proper noun?) per parse, whether a dictionary knows the word, whether
+    it knows it as a common word)."""
     ru = _analyzer("ru")
     analyzer = ru
     if _UKRAINIAN.search(word) and not ru.word_is_known(word):
         uk = _analyzer("uk")
         if not uk.word_is_known(word):
-            return (), False  # Kazakh written without its own letters, or unknown: no guesses
+            return (), False, False  # Kazakh written without its own letters, or unknown: no guesses
         analyzer = uk
     known = analyzer.word_is_known(word)
     parses = tuple((p.normal_form.replace("ё", "е"), bool(PROPER_TAGS & p.tag.grammemes))
                    for p in analyzer.parse(word))
-    return parses, known and any(not proper for _, proper in parses)
+    return parses, known, known and any(not proper for _, proper in parses)
 
 
 def _cyrillic_keys(word: str, reading: Reading) -> set[str]:
-    parses, common_word = _parses(word)
-    proper = [lemma for lemma, is_proper in parses if is_proper]
-    common = [lemma for lemma, is_proper in parses if not is_proper]
-    if reading == "proper" and proper:
-        keys = set(proper)
+    parses, known, common_word = _parses(word)
+    proper = {PROPER + lemma for lemma, is_proper in parses if is_proper}
+    common = {lemma for lemma, is_proper in parses if not is_proper}
+    if not known:  # the guesser's tags are guesses: every reading (Кумтором → кумтор)
+        keys = proper | common
+    elif reading == "proper" and proper:
+        keys = proper
     elif reading == "common" and common:
-        keys = set(common)
+        keys = common
     else:
-        keys = {lemma for lemma, _ in parses}
-    if not (reading == "common" and common_word):  # "газа" in lowercase is the fuel, not Gaza
-        keys.add(word)
+        keys = proper | common
+    # the word itself, as a name too: pymorphy3 reads the nominative Токаев as a form of
+    # "токай", while its oblique forms have the lemma токаев. Not against its reading:
+    # "газа" in lowercase is only the fuel, "Вена" capitalised only the city.
+    if known and reading == "proper" and proper:
+        keys.add(PROPER + word)
+    elif not (known and reading == "common" and common_word):
+        keys |= {word, PROPER + word}
+    return keys
+
+
+def _kazakh_keys(word: str) -> set[str]:
+    """A word with Kazakh letters: itself and, when it is a surname in a Russian case form
+    (Тоқаева, Әбішевым: Russian text keeps the Kazakh spelling of names), the surname as
+    pymorphy3's guesser reads it. Kazakh words' own suffixes go through ``turkic_stems``."""
+    keys = {word, PROPER + word}
+    keys.update(PROPER + p.normal_form for p in _analyzer("ru").parse(word) if "Surn" in p.tag.grammemes)
     return keys
 
 
@@ -121,10 +144,11 @@ def word_keys(token: str, reading: Reading = "any") -> frozenset[str]:
     if len(token) <= 2 or not token.isalpha() and "'" not in token:
         return frozenset({token})
     if _CYRILLIC.search(token):
-        keys = {token} if _KAZAKH_ONLY.search(token) else _cyrillic_keys(token, reading)
+        keys = _kazakh_keys(token) if _KAZAKH_ONLY.search(token) else _cyrillic_keys(token, reading)
     else:
         keys = {token, _stemmer("english").stemWord(token)}
-    keys.update(turkic_stems(token))
+    for stem in turkic_stems(token):  # a name, mostly: read both ways
+        keys |= {stem, PROPER + stem}
     return frozenset(keys)
 
 
@@ -230,7 +254,8 @@ def transliterated_keys(token: str) -> frozenset[str]:
     for form in transliterations(token):
         keys.add(form)
         if _CYRILLIC.search(form) and not _KAZAKH_ONLY.search(form) and len(form) > 2:
-            keys.update(lemma for lemma, proper in _parses(form)[0] if proper)
+            keys.add(PROPER + form)
+            keys.update(PROPER + lemma for lemma, proper in _parses(form)[0] if proper)
         elif not _CYRILLIC.search(form):
             keys.add(_stemmer("english").stemWord(form))
     return frozenset(keys)
