@@ -54,7 +54,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from steppewatch.alerts.query import And, Doc, Node, Not, Or, Phrase, spans, stem, tokenize  # noqa: E402
+from steppewatch.alerts.morph import word_keys as stem  # noqa: E402  (the per-word cache)
+from steppewatch.alerts.query import And, Doc, Node, Not, Or, Phrase, spans, tokenize  # noqa: E402
 from steppewatch.alerts.rules import RuleSet, load_rules  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"

@@ -9,14 +9,19 @@ Syntax, as alert-service users know it (Talkwalker, Google Alerts):
 Matching works on tokens, never on regular expressions, so no query can backtrack:
 text is normalised (NFKC, case-folded, accents and combining marks dropped, ё→е,
 every Uzbek/Kazakh apostrophe variant unified) and split on Unicode word boundaries.
-A term matches a token with the same stem (Snowball Russian for Cyrillic words,
-English for Latin ones), so "Астанинские переговоры" finds "астанинских переговорах".
+A term matches a token when they share a key (``morph.py``): a lemma from pymorphy3
+for Cyrillic words (so "Токаев" finds "Указ Токаева" and "Астанинские переговоры" finds
+"астанинских переговорах"), the Snowball English stem for Latin ones, a Kazakh/Kyrgyz/
+Uzbek name without its case suffix (Астанада, Toshkentga), the word itself; a term's case
+in the query chooses between a proper and a common reading ("Газа" the place, "газ" the
+fuel), as a token's case in the text does. Mixed-script homoglyphs are read in the word's
+script, and a rule may add transliterations (Tokayev = Токаев).
 Aliases (``steppewatch/alerts/aliases.py``) expand a word or phrase into every name of
 the same place or process: with them, "Astana talks" also finds "Nur-Sultan talks".
 Phrases are matched by simulating all alternatives at once (a set of positions per
 step), so aliases of several words cost no backtracking either.
 
-A text is analysed once (``Doc``: tokens, stems, where each stem occurs) and every query
+A text is analysed once (``Doc``: tokens, their keys, where each key occurs) and every query
 is evaluated on that: a phrase is tried only where its first word occurs, and a rule set
 skips the rules none of whose ``anchors`` (terms a match cannot do without) occur.
 """
@@ -30,10 +35,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from steppewatch.alerts.morph import Reading, transliterated_keys, word_keys
+
 _APOSTROPHES = "'ʻʼ‘’`´ʹ′＇"
 _APOS_RE = re.compile(f"[{re.escape(_APOSTROPHES)}]")
 _TOKEN = re.compile(r"\w+(?:'\w+)*", re.UNICODE)
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 MIN_WILDCARD_PREFIX = 3
 MAX_QUERY_LENGTH = 2000
@@ -48,7 +54,13 @@ class QuerySyntaxError(ValueError):
 
 
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
+    return _normalise(text, fold=True)
+
+
+def _normalise(text: str, fold: bool) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    if fold:
+        text = text.casefold()
     text = _APOS_RE.sub("'", text)
     decomposed = unicodedata.normalize("NFD", text)
     # drop accents, but keep the letters that are letters of their own (й, ё→е handled below)
@@ -58,7 +70,7 @@ def normalise(text: str) -> str:
         stripped = _strip_marks_slowly(decomposed)
     else:
         stripped = _marks().sub("", decomposed)  # one pass in C, not a Python step per character
-    return unicodedata.normalize("NFC", stripped).replace("ё", "е")
+    return unicodedata.normalize("NFC", stripped).replace("ё", "е").replace("Ё", "Е")
 
 
 def _strip_marks_slowly(decomposed: str) -> str:
@@ -90,40 +102,76 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(normalise(text))
 
 
-@lru_cache(maxsize=4)
-def _stemmer(name: str):  # noqa: ANN202
-    import snowballstemmer
-
-    return snowballstemmer.stemmer(name)
+_SENTENCE_END = re.compile(r"[.!?…\n]")
 
 
-@lru_cache(maxsize=200_000)
-def stem(token: str) -> str:
-    if len(token) <= 2:
-        return token
-    return _stemmer("russian" if _CYRILLIC.search(token) else "english").stemWord(token)
+def readings(text: str, count: int) -> list[Reading]:
+    """How each of the ``count`` tokens of ``text`` is to be read, from its case in the text.
+
+    Capitalised inside a sentence: a proper noun when it can be one ("сектора Газа");
+    lowercase: a common word when it can be one; sentence-initial, all capitals or anything
+    else: every reading. When the uncased tokens do not line up with the folded ones (case
+    folding that changes a word's length), every token keeps every reading.
+    """
+    cased = _normalise(text, fold=False)
+    found: list[Reading] = []
+    previous_end = 0
+    for m in _TOKEN.finditer(cased):
+        word = m.group()
+        if previous_end == 0 and not found or _SENTENCE_END.search(cased, previous_end, m.start()):
+            found.append("any")
+        elif word[0].isupper() and not word.isupper():
+            found.append("proper")
+        elif word[0].islower():
+            found.append("common")
+        else:
+            found.append("any")
+        previous_end = m.end()
+    return found if len(found) == count else ["any"] * count
+
+
+def keys(token: str, reading: Reading = "any") -> frozenset[str]:
+    """What a token matches (``morph.word_keys``, cached per word and reading)."""
+    return word_keys(token, reading)
 
 
 # -- AST ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Term:
-    """One word: matched by stem, or by prefix when it ends with *."""
+    """One word: matched by a shared key (``morph.py``), or by prefix when it ends with *.
+
+    ``reading`` is the term's case in the query (``Газа`` proper, ``газ`` common);
+    ``transliterate`` adds the keys of its transliterations into the other script.
+    """
 
     text: str
     wildcard: bool = False
-    key: str = field(default="", init=False, repr=False, compare=False)  # the stem, computed once
+    reading: Reading = "any"
+    transliterate: bool = False
+    keys: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)  # computed once
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", self.text if self.wildcard else stem(self.text))
+        if self.wildcard:
+            found = frozenset({self.text})
+        else:
+            found = keys(self.text, self.reading)
+            if self.transliterate:
+                found |= transliterated_keys(self.text)
+        object.__setattr__(self, "keys", found)
 
-    def matches(self, token: str, token_stem: str) -> bool:
+    def matches(self, token: str, token_keys: frozenset[str]) -> bool:
         if self.wildcard:
             return token.startswith(self.text)
-        return token_stem == self.key or token == self.text
+        return not self.keys.isdisjoint(token_keys)
 
     def positions(self, doc: Doc) -> list[int]:
-        """Sorted positions of the tokens this term matches (a token equal to the term has its stem)."""
-        return doc.prefixed(self.text) if self.wildcard else doc.by_stem.get(self.key, _NOWHERE)
+        """Sorted positions of the tokens this term matches."""
+        if self.wildcard:
+            return doc.prefixed(self.text)
+        found = [where for key in self.keys if (where := doc.by_key.get(key))]
+        if len(found) <= 1:
+            return found[0] if found else _NOWHERE
+        return sorted({p for where in found for p in where})
 
 
 _NOWHERE: list[int] = []
@@ -167,7 +215,7 @@ class Phrase:
                 for pos in positions:
                     for alt in slot:
                         end = pos + len(alt)
-                        if end <= n and all(t.matches(doc.tokens[pos + i], doc.stems[pos + i])
+                        if end <= n and all(t.matches(doc.tokens[pos + i], doc.keys[pos + i])
                                             for i, t in enumerate(alt)):
                             nxt.add(end)
                 positions = nxt
@@ -201,37 +249,58 @@ class Near:
 
 
 Node = Phrase | And | Or | Not | Near
+_Term = Term
+
+
+SEPARATOR = "\x00"  # between the fields of one document: no term matches it, no phrase spans it
 
 
 @dataclass
 class Doc:
-    """A text analysed once, for every query: its tokens, their stems and where each stem occurs.
+    """A text analysed once, for every query: its tokens, their keys and where each key occurs.
 
-    ``stems[i]`` is ``stem(tokens[i])`` (computed when not given). Prefixes (``word*``) are
-    looked up in the sorted distinct tokens, sorted on the first wildcard.
+    ``keys[i]`` is ``keys(tokens[i], reading)`` (computed when not given, every reading
+    when the case is unknown). Prefixes (``word*``) are looked up in the sorted distinct
+    tokens, sorted on the first wildcard.
     """
 
     tokens: list[str]
-    stems: list[str] = field(default_factory=list)
-    by_stem: dict[str, list[int]] = field(init=False, repr=False, compare=False)
+    keys: list[frozenset[str]] = field(default_factory=list)
+    by_key: dict[str, list[int]] = field(init=False, repr=False, compare=False)
     _by_token: dict[str, list[int]] | None = field(default=None, init=False, repr=False, compare=False)
     _vocabulary: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.stems) != len(self.tokens):
-            self.stems = list(map(stem, self.tokens))
-        by_stem: dict[str, list[int]] = {}
-        for i, token_stem in enumerate(self.stems):
-            where = by_stem.get(token_stem)
-            if where is None:
-                by_stem[token_stem] = [i]
-            else:
-                where.append(i)
-        self.by_stem = by_stem
+        if len(self.keys) != len(self.tokens):
+            self.keys = list(map(keys, self.tokens))
+        by_key: dict[str, list[int]] = {}
+        for i, token_keys in enumerate(self.keys):
+            for key in token_keys:
+                where = by_key.get(key)
+                if where is None:
+                    by_key[key] = [i]
+                else:
+                    where.append(i)
+        self.by_key = by_key
 
     @classmethod
     def of(cls, text: str) -> Doc:
-        return cls(tokenize(text))
+        tokens = tokenize(text)
+        return cls(tokens, list(map(keys, tokens, readings(text, len(tokens)))))
+
+    @classmethod
+    def joined(cls, docs: Sequence[Doc]) -> Doc:
+        """One document of several fields (title, text), a separator token between them, so
+        Boolean logic sees the whole article and no phrase or NEAR/0 spans two fields."""
+        tokens: list[str] = []
+        token_keys: list[frozenset[str]] = []
+        for i, doc in enumerate(docs):
+            if i:
+                tokens.append(SEPARATOR)
+                token_keys.append(frozenset())
+            tokens += doc.tokens
+            token_keys += doc.keys
+        return cls(tokens, token_keys)
 
     def has_prefix(self, prefix: str) -> bool:
         """Whether a token starts with ``prefix``."""
@@ -294,13 +363,14 @@ def _lex(query: str) -> list[_Tok]:
 class Parser:
     """Recursive descent: or_expr := and_expr (OR and_expr)*; and_expr := unary (AND? unary)*."""
 
-    def __init__(self, query: str, aliases: AliasTable | None) -> None:
+    def __init__(self, query: str, aliases: AliasTable | None, transliterate: bool = False) -> None:
         if len(query) > MAX_QUERY_LENGTH:
             raise QuerySyntaxError(f"query longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH)
         self.query = query
         self.toks = _lex(query)
         self.i = 0
         self.aliases = aliases
+        self.transliterate = transliterate
 
     def parse(self) -> Node:
         if not self.toks:
@@ -382,10 +452,21 @@ class Parser:
                         f"a wildcard needs at least {MIN_WILDCARD_PREFIX} letters before '*'", pos)
                 terms.append(Term(tokens[0], wildcard=True))
             else:
-                terms.extend(Term(t) for t in tokens)
+                terms.extend(Term(t, reading=r, transliterate=self.transliterate)
+                             for t, r in zip(tokens, _query_readings(core, len(tokens)), strict=True))
         if not terms:
             raise QuerySyntaxError("empty phrase", pos)
         return phrase_with_aliases(terms, self.aliases, text)
+
+
+def _query_readings(word: str, count: int) -> list[Reading]:
+    """A query word's case says how it is meant: ``Газа`` the place, ``газ`` the fuel;
+    all capitals (``TOKAYEV``) say nothing."""
+    cased = _TOKEN.findall(_normalise(word, fold=False))
+    if len(cased) != count:
+        return ["any"] * count
+    return ["proper" if w[0].isupper() and not w.isupper() else "common" if w[0].islower() else "any"
+            for w in cased]
 
 
 def _only_negative(node: Node) -> bool:
@@ -414,18 +495,28 @@ class AliasTable:
         return table
 
     def lookup(self, key: tuple[str, ...]) -> list[tuple[str, ...]] | None:
-        stems_key = tuple(stem(t) for t in key)
+        """The groups with a name whose words share a key with ``key``'s, word by word."""
+        wanted = [keys(t) for t in key]
         alts: list[tuple[str, ...]] = []
         for group in self.groups:
-            if any(tuple(stem(t) for t in name) == stems_key for name in group):
+            if any(len(name) == len(wanted)
+                   and all(not keys(t).isdisjoint(w) for t, w in zip(name, wanted, strict=True)) for name in group):
                 alts.extend(group)
         return alts or None
 
 
 def phrase_with_aliases(terms: list[Term], aliases: AliasTable | None, source: str) -> Phrase | Or:
-    """Expand the whole phrase, then its longest spans, into alias alternatives."""
+    """Expand the whole phrase, then its longest spans, into alias alternatives.
+
+    Alias words are read every way (an alias table is lowercased), with the rule's transliteration.
+    """
     if aliases is None or any(t.wildcard for t in terms):
         return Phrase(tuple(((t,),) for t in terms), source)
+    translit = any(t.transliterate for t in terms)
+
+    def Term(text: str) -> _Term:  # noqa: N802 (an alias word: the rule's transliteration, any reading)
+        return _Term(text, transliterate=translit)
+
     whole = aliases.lookup(tuple(t.text for t in terms))
     slots: list[tuple[tuple[Term, ...], ...]] = []
     i = 0
@@ -545,5 +636,6 @@ class Query:
         return bool(spans(self.root, Doc.of(text)))
 
 
-def compile_query(query: str, aliases: AliasTable | None = None) -> Query:
-    return Query(query, Parser(query, aliases).parse())
+def compile_query(query: str, aliases: AliasTable | None = None, transliterate: bool = False) -> Query:
+    """``transliterate``: every word also matches its transliterations into the other script."""
+    return Query(query, Parser(query, aliases, transliterate).parse())

@@ -46,6 +46,7 @@ class Rule(BaseModel):
     timezone: str = "UTC"
     min_occurrences: int = Field(default=1, ge=1, le=100)
     aliases: bool = True
+    transliterate: bool = False  # Latin words also match their Cyrillic transliterations and back
 
     @field_validator("name")
     @classmethod
@@ -106,7 +107,7 @@ class RuleSet:
         self.rules = rules
         self.path = path
         self.aliases = aliases if aliases is not None else AliasTable.from_lists(DEFAULT_ALIASES)
-        self._by_key: dict[str, list[int]] = {}  # an anchor's stem -> the rules it anchors
+        self._by_key: dict[str, list[int]] = {}  # a key of an anchor -> the rules it anchors
         self._by_prefix: list[tuple[str, int]] = []  # anchors ending in *
         self._always: list[int] = []  # rules without anchors
         for i, compiled in enumerate(rules):
@@ -118,7 +119,8 @@ class RuleSet:
                 if term.wildcard:
                     self._by_prefix.append((term.text, i))
                 else:
-                    self._by_key.setdefault(term.key, []).append(i)
+                    for key in term.keys:
+                        self._by_key.setdefault(key, []).append(i)
         self._keys = frozenset(self._by_key)
 
     def only(self, compiled: Compiled) -> RuleSet:
@@ -144,7 +146,7 @@ class RuleSet:
         """Indexes of the rules that can have a positive span in ``doc``."""
         found = set(self._always)
         by_key = self._by_key
-        for key in doc.by_stem.keys() & self._keys:
+        for key in doc.by_key.keys() & self._keys:
             found.update(by_key[key])
         for prefix, i in self._by_prefix:
             if i not in found and doc.has_prefix(prefix):
@@ -152,7 +154,12 @@ class RuleSet:
         return found
 
     def matches(self, record: dict[str, Any], country: str | None = None) -> list[Match]:
-        docs: dict[str, tuple[str, Doc, set[int]]] = {}
+        """The rules an article matches. A rule's query is evaluated once over its fields as one
+        document (title, separator, text): ``Astana NOT football`` does not fire when football
+        is in the text only, and ``Kazatomprom AND uranium`` fires with one word in each field.
+        """
+        fields: dict[str, Doc] = {}  # each field is analysed once, for all the rules
+        docs: dict[tuple[str, ...], tuple[Doc, set[int], list[int]]] = {}
         out = []
         for i, compiled in enumerate(self.rules):
             rule = compiled.rule
@@ -162,22 +169,31 @@ class RuleSet:
                 continue
             if rule.languages and record.get("language") not in rule.languages:
                 continue
-            found = 0
+            names = tuple(n for n in ("title", "text") if n in rule.fields)
+            if names not in docs:
+                for name in names:
+                    if name not in fields:
+                        fields[name] = Doc.of(record.get(name) or "")
+                doc = fields[names[0]] if len(names) == 1 else Doc.joined([fields[n] for n in names])
+                starts, at = [], 0  # where each field's tokens start in the joined document
+                for name in names:
+                    starts.append(at)
+                    at += len(fields[name].tokens) + 1
+                docs[names] = (doc, self.candidates(doc), starts)
+            doc, candidates, starts = docs[names]
+            if i not in candidates:
+                continue
+            hits = sorted({s for s in spans(compiled.query.root, doc) if s[0] >= 0})
+            if len(hits) < rule.min_occurrences or not hits:
+                continue
             best: tuple[str, str] | None = None
-            for name in rule.fields:
-                if name not in docs:  # each field is analysed once, for all the rules
-                    text = record.get(name) or ""
-                    doc = Doc.of(text)
-                    docs[name] = (text, doc, self.candidates(doc))
-                text, doc, candidates = docs[name]
-                if i not in candidates:
-                    continue
-                hits = [s for s in spans(compiled.query.root, doc) if s[0] >= 0]
-                found += len(hits)
-                if hits and (best is None or name == "text"):
-                    best = snippet(text, hits)
-            if found >= rule.min_occurrences and best is not None:
-                out.append(Match(rule.name, found, best[0], best[1]))
+            for name, start in reversed(list(zip(names, starts, strict=True))):  # the text's hits first
+                own = [(s - start, e - start) for s, e in hits if start <= s and e - start <= len(fields[name].tokens)]
+                if own:
+                    best = snippet(record.get(name) or "", own)
+                    break
+            if best is not None:
+                out.append(Match(rule.name, len(hits), best[0], best[1]))
         return out
 
 
@@ -247,7 +263,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
             raise RulesError(f"{path}: rule {rule.name!r}: field name: duplicate rule name")
         seen.add(rule.name)
         try:
-            query = compile_query(rule.query, table if rule.aliases else None)
+            query = compile_query(rule.query, table if rule.aliases else None, rule.transliterate)
         except QuerySyntaxError as exc:
             raise RulesError(f"{path}: rule {rule.name!r}: field query: {exc} in {rule.query!r}") from None
         compiled.append(Compiled(rule, query))
