@@ -102,6 +102,25 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(normalise(text))
 
 
+def token_spans(text: str) -> list[tuple[int, int]] | None:
+    """Where each token of ``tokenize(text)`` lies in ``text`` itself (character offsets),
+    for highlighting; None if the text's normalisation cannot be traced character by
+    character.
+
+    Normalisation changes lengths ("…" becomes "...", "№" "No", "ß" "ss"), so the offsets
+    are mapped back through the normalisation of each character in turn.
+    """
+    pieces = [normalise(char) for char in text]
+    folded = "".join(pieces)
+    if folded != normalise(text):  # a normalisation that depends on neighbours: no map
+        return None
+    origin: list[int] = []
+    for index, piece in enumerate(pieces):
+        origin.extend([index] * len(piece))
+    origin.append(len(text))
+    return [(origin[m.start()], origin[m.end() - 1] + 1) for m in _TOKEN.finditer(folded)]
+
+
 _SENTENCE_END = re.compile(r"[.!?…\n]")
 
 

@@ -199,12 +199,11 @@ class RuleSet:
 
 def snippet(text: str, hits: list[tuple[int, int]], width: int = 30) -> tuple[str, str]:
     """A window of text around the first hit, in plain text (**marked**) and escaped HTML."""
-    from steppewatch.alerts.query import _TOKEN, normalise
+    from steppewatch.alerts.query import token_spans
 
-    # map token positions back to character offsets in the original text
-    norm = normalise(text)
-    offsets = [(m.start(), m.end()) for m in _TOKEN.finditer(norm)]
-    if len(norm) != len(text) or not offsets:  # normalisation changed lengths: highlight by tokens only
+    # token positions back to character offsets in the original text
+    offsets = token_spans(text)
+    if not offsets:  # nothing to map the hits to: the start of the text, unmarked
         words = text.split()
         return " ".join(words[:width]), html.escape(" ".join(words[:width]))
     first = min(h[0] for h in hits)

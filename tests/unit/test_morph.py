@@ -166,3 +166,15 @@ def test_snippet_comes_from_the_text_with_the_match_marked() -> None:
     [match] = _rules("Kazatomprom AND uranium").matches(
         {"title": "Kazatomprom cuts its forecast", "text": "Uranium prices rose after the cut."})
     assert "**Uranium**" in match.snippet_text and match.occurrences == 2
+
+
+@pytest.mark.parametrize("text", [
+    "Указ № 15… Подписан указ о переговорах в Астане, сообщает пресс-служба.",
+    "Ташкент… В Астане прошли переговоры — «№ 1» в повестке ﬁнансы.",  # ellipsis, numero, ligature
+    "STRASSE… Straße: переговоры в Астане продолжатся.",
+])
+def test_the_snippet_keeps_its_highlight_where_normalisation_changes_lengths(text: str) -> None:
+    # NFKC writes "…" as "...", "№" as "No", "ﬁ" as "fi", casefold "ß" as "ss": the highlight
+    # is mapped back through each character, not dropped
+    [match] = _rules("Астана").matches({"title": "", "text": text})
+    assert "**Астане**" in match.snippet_text and "<mark>Астане</mark>" in match.snippet_html
