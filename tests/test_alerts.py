@@ -251,3 +251,31 @@ def test_preview_lists_matches_and_sends_nothing(server, tmp_path: Path) -> None
     assert "4 matching records" in out  # two Russian reports, the Syria piece, the Trump analysis
     assert not (tmp_path / "outbox").exists()
     assert Outbox(Index(index_url), LocalStore(tmp_path / "store"), load_rules()).status() == {}
+
+
+def test_rows_of_one_story_send_one_message_and_an_unindexed_record_none(smtp: SMTPSink, tmp_path: Path) -> None:
+    # two rows for one rule whose articles are in one story by the time they are sent (two
+    # copies matched before the index joined them), and a record object whose index commit
+    # never landed: one message, for the story, naming a record that is there
+    import sqlalchemy as sa
+
+    from steppewatch.index import alert_outbox, articles
+
+    outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Astana", "recipients": ["a@example.org"]}])
+    first = _article(store, index, "Astana talks resume", _distinct(0))
+    second = _article(store, index, "Astana metro opens", _distinct(3), site="kazinfo")
+    outbox.match_keys([first, second])
+    with index.engine.begin() as conn:  # the index later joins the two into the first's story
+        (story,) = conn.execute(sa.select(articles.c.story_id).where(articles.c.key == first)).one()
+        conn.execute(articles.update().where(articles.c.key == second).values(story_id=story))
+    orphan = json.loads(store.get(second))
+    orphan.update(id="0123456789abcdef", story_id="0123456789abcdef")
+    store.put("articles/site=kazinfo/date=2024-12-03/0123456789abcdef.json", json.dumps(orphan).encode(),
+              "application/json")
+    assert outbox.match_keys(["articles/site=kazinfo/date=2024-12-03/0123456789abcdef.json"]) == {"not_indexed": 1}
+    counts = outbox.send(SMTPMailer("127.0.0.1", smtp.port))
+    assert (counts.get("immediate_sent"), counts.get("immediate_merged")) == (1, 1)
+    assert [m["Subject"] for m in smtp.parsed()] == ["[steppewatch] r: Astana talks resume"]
+    assert outbox.send(SMTPMailer("127.0.0.1", smtp.port)) == {} and len(smtp.messages) == 1
+    with index.engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(alert_outbox.c.status)).scalars()) == ["merged", "sent"]

@@ -75,6 +75,11 @@ class Outbox:
             if record is None:
                 counts["missing"] += 1
                 continue
+            if not self._current_stories([record["id"]]):
+                # an object of a commit that did not land (objects are written before the
+                # index commits; a retry may store the article under another key): not stored
+                counts["not_indexed"] += 1
+                continue
             self._match_record(record, counts, backfill, summary, batch)
         return dict(counts)
 
@@ -182,12 +187,34 @@ class Outbox:
                                 alert_outbox.c.claimed_at < datetime.now(UTC) - STALE_CLAIM)
                          .values(status="pending", claimed_at=None))
 
-    def _item(self, row: Any) -> StoryItem:
+    def _current_stories(self, article_ids: list[str]) -> dict[str, str]:
+        """The story each article is in now (stories are joined as copies are found)."""
+        if not article_ids:
+            return {}
         with self.index.engine.connect() as conn:
-            members = conn.execute(sa.select(articles).where(articles.c.story_id == row.story_id)
+            return dict(conn.execute(sa.select(articles.c.id, articles.c.story_id)
+                                     .where(articles.c.id.in_(sorted(set(article_ids))))).all())
+
+    def _sent_articles(self, rule: str) -> list[str]:
+        with self.index.engine.connect() as conn:
+            return list(conn.execute(sa.select(alert_outbox.c.article_id).where(
+                alert_outbox.c.rule == rule, alert_outbox.c.status.in_(("sent", "sending")))).scalars())
+
+    def _settle_merged(self, row_id: int) -> None:
+        """A row whose story was sent for its rule under another row: done, nothing sent."""
+        with self.index.engine.begin() as conn:
+            conn.execute(alert_outbox.update().where(alert_outbox.c.id == row_id, alert_outbox.c.status == "pending")
+                         .values(status="merged", sent_at=datetime.now(UTC)))
+
+    def _item(self, row: Any) -> StoryItem:
+        story = self._current_stories([row.article_id]).get(row.article_id, row.story_id)
+        with self.index.engine.connect() as conn:
+            members = conn.execute(sa.select(articles).where(articles.c.story_id == story)
                                    .order_by(articles.c.published, articles.c.id)).all()
         me = next((m for m in members if m.id == row.article_id), None)
         record = self._load(me.key) if me is not None else None
+        if record is None:  # the article moved (an earlier original took over): its story's holder
+            record = next((r for m in members if m.alias_of is None and (r := self._load(m.key))), None)
         record = record or {"title": "(record missing)", "canonical_url": "", "site": "", "published": None}
         also = tuple((m.site, m.title or "", m.canonical_url) for m in members if m.id != row.article_id)
         return StoryItem(title=record.get("title") or "", url=record.get("canonical_url") or "",
@@ -225,8 +252,19 @@ class Outbox:
                 counts["rule_gone"] += len(group)
                 continue
             if mode == "immediate":
+                # one message per story: rows matched before two copies were found to be one
+                # story (concurrent runs, an earlier original taking over) name the story
+                # their article is in now, and a story already sent for the rule is not sent again
+                stories = self._current_stories([r.article_id for r in group] + self._sent_articles(rule.name))
+                told = {stories.get(a, a) for a in self._sent_articles(rule.name)}
                 for row in group:
-                    key = f"{rule.name}/{row.story_id}"
+                    story = stories.get(row.article_id, row.story_id)
+                    if story in told:
+                        self._settle_merged(row.id)
+                        counts["immediate_merged"] += 1
+                        continue
+                    told.add(story)
+                    key = f"{rule.name}/{story}"
                     outcome = self._deliver(mailer, [row], lambda row=row, key=key, rule=rule: story_message(
                         rule.name, rule.recipients, self._item(row), key))
                     counts[f"immediate_{outcome}"] += 1
