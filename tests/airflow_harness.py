@@ -119,16 +119,21 @@ class Airflow:
         self.engine.dispose()
 
     def leftovers(self) -> list[str]:
-        """Processes still running from this AIRFLOW_HOME (by environment, since titles change)."""
+        """Processes still running from this AIRFLOW_HOME: by environment, or by process group
+        (a process that sets its title with setproctitle, as the API server, serve-logs and the
+        LocalExecutor's workers do, overwrites the memory /proc/PID/environ shows)."""
+        groups = {proc.pid for proc in self.procs.values()}  # each was started as its own session
         found = []
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
             try:
                 environ = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
+                pgid = os.getpgid(int(pid))
+            except (OSError, ProcessLookupError):
                 continue
-            if f"AIRFLOW_HOME={self.home}".encode() in environ.split(b"\0") and not _zombie(pid):
+            ours = f"AIRFLOW_HOME={self.home}".encode() in environ.split(b"\0") or pgid in groups
+            if ours and not _zombie(pid):
                 found.append(pid)
         return found
 
@@ -148,13 +153,13 @@ class Airflow:
         assert proc.returncode == 0, f"airflow {' '.join(args)}: {proc.stderr[-3000:]}"
         return proc.stdout
 
-    def backfill_create(self, dag_id: str, *args: str) -> str:
+    def backfill_create(self, dag_id: str, *args: str) -> int:
         """``airflow backfill create``, again after "database is locked" once it is safe.
 
         Airflow commits the backfill row before creating its runs and removes it when a lock
         error interrupts that (best effort); a retry must wait until no half-made backfill
         of this DAG is still open (the scheduler completes one it could not remove), or it
-        meets AlreadyRunningBackfill.
+        meets AlreadyRunningBackfill. Returns the id of the backfill created.
         """
         for _attempt in range(5):
             before = self.query("select coalesce(max(id), 0) from backfill where dag_id = :d", d=dag_id)[0][0]
@@ -166,7 +171,9 @@ class Airflow:
                 "select id from backfill where dag_id = :d and id > :b and completed_at is null", d=dag_id, b=before),
                 timeout=300)
         assert proc.returncode == 0, f"airflow backfill create {dag_id}: {proc.stderr[-3000:]}"
-        return proc.stdout
+        # the backfill this call made: a half-made one of an earlier attempt (runless, then marked
+        # complete by the scheduler) has a smaller id
+        return self.query("select max(id) from backfill where dag_id = :d", d=dag_id)[0][0]
 
     def query(self, sql: str, **params: Any) -> list[tuple]:
         with self.engine.connect() as conn:
@@ -200,7 +207,25 @@ class Airflow:
                 state = detail() + "\n"
             except Exception as exc:  # noqa: BLE001 — the timeout is the failure to report
                 state = f"(state unreadable: {exc})\n"
-        raise AssertionError(f"timed out waiting for {what}\n{state}{self.log_tail()}")
+        raise AssertionError(f"timed out waiting for {what}\n{state}{self.scheduler_state()}\n{self.log_tail()}")
+
+    def scheduler_state(self) -> str:
+        """What decides whether the scheduler looks at a run: the DAGs' flags, import errors and
+        the scheduler's own last lines (task output, logged by its workers, left out)."""
+        try:
+            dags = self.query("select dag_id, is_paused, is_stale, has_import_errors from dag order by dag_id")
+            errors = self.query("select filename, substr(stacktrace, 1, 500) from import_error")
+            # a scheduler whose loop is alive beats every few seconds
+            jobs = self.query("select job_type, state, latest_heartbeat from job where state = 'running'")
+        except Exception as exc:  # noqa: BLE001 — a diagnosis must not hide the failure it explains
+            return f"(scheduler state unreadable: {exc})"
+        lines = []
+        for path in sorted(self.home.glob("*.log")):
+            lines += [line for line in path.read_text(errors="replace").splitlines()
+                      if line.startswith("scheduler") and "[task]" not in line and "dag_id=" not in line]
+        return (f"now: {datetime.now(UTC)}; running jobs (type, state, last heartbeat): {jobs}\n"
+                f"dags (id, paused, stale, import errors): {dags}\nimport errors: {errors}\n"
+                "--- scheduler, last lines\n" + "\n".join(lines[-40:]))
 
     def runs(self, dag_id: str, run_type: str | None = None) -> list[tuple]:
         rows = self.query("select run_id, run_type, state, data_interval_start, data_interval_end from dag_run "
