@@ -30,6 +30,9 @@ _DATE_TOKENS = ("YYYYMMDD", "YYYY-MM-DD", "YYYY", "MM", "DD", "M", "D")
 _TOKEN_RE = re.compile(r"\{([A-Za-z_-]+)\}")
 _ALLOWED_TOKENS = {"page", *_DATE_TOKENS, *(f"END_{t}" for t in _DATE_TOKENS)}
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# the index's site columns are VARCHAR(64) (PostgreSQL refuses longer values; SQLite would
+# take them): an id that fits every backend, key and DAG id ("steppewatch_" + id < 250)
+MAX_SITE_ID_CHARS = 64
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
 
 
@@ -158,6 +161,9 @@ class Site(_Strict):
     def _slug(cls, value: str) -> str:
         if not _SLUG_RE.match(value):
             raise ValueError(f"id must be a lowercase slug ([a-z0-9_]), got {value!r}")
+        if len(value) > MAX_SITE_ID_CHARS:
+            raise ValueError(f"id must be at most {MAX_SITE_ID_CHARS} characters (it names index columns, "
+                             f"store keys and Airflow DAG ids), got {len(value)}: {value!r}")
         return value
 
     @field_validator("languages")

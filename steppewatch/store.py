@@ -5,7 +5,8 @@ Keys are the same for every backend:
 ``raw/site=<id>/date=<YYYY-MM-DD>/<article_id>.html.gz``. Site ids are validated slugs
 and article ids are hex digests, so page content can never steer a key or a path.
 The local backend is the embedded default; writes go to a temporary file that is
-renamed into place, so a killed run never leaves a half-written object.
+renamed into place, so a killed run never leaves a half-written object; the file, its
+new directories and the rename are fsynced before ``put`` returns (the index commits next).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def raw_key(site: str, day: str, article_id: str) -> str:
     return check_key(f"raw/site={site}/date={day}/{article_id}.html.gz")
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class LocalStore:
     """A directory tree laid out like the object store."""
@@ -80,26 +89,45 @@ class LocalStore:
     def put(self, key: str, data: bytes, content_type: str, content_encoding: str | None = None,
             metadata: dict[str, str] | None = None) -> None:
         path = self._path(key)
+        created = []  # new directories: their entries in their parents must reach the disk too
+        parent = path.parent
+        while not parent.is_dir() and parent != parent.parent:
+            created.append(parent)
+            parent = parent.parent
         path.parent.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(created):
+            _fsync_dir(directory.parent)
         # a name no other writer uses (process, thread, sequence): no retry loop as in mkstemp
         tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_SEQUENCE)}{path.suffix}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+                fh.flush()
+                # the data on disk before the name points at it: after a power loss a rename
+                # that reached the disk must not show an empty or partial file
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        # and the rename itself: the index commits after put() returns, so the object must
+        # be durable by then (a directory entry lives in the directory's own blocks)
+        _fsync_dir(path.parent)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(path.parent)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root
