@@ -343,10 +343,14 @@ def _declared_url(body: bytes) -> str | None:
 # -- index and store maintenance ----------------------------------------------------------------
 def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.index import Index
+    from steppewatch.records import RecordReader
     from steppewatch.store import open_store
 
+    store = open_store(config.store)
     index = Index(config.index)
-    counts = index.rebuild(open_store(config.store))
+    reader = RecordReader(store)
+    counts = index.rebuild(store, reader)
+    reader.report()
     print(json.dumps({"index": index.describe(), **counts, **index.counts()}))
     return 0
 
@@ -354,25 +358,33 @@ def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
 def cmd_reprocess(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.index import Index
     from steppewatch.maintenance import reprocess
+    from steppewatch.records import RecordReader
     from steppewatch.store import open_store
 
     since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
     registry = load_registry(config.sites)
     sites = [registry.get(s).id for s in args.site] if args.site else None
-    counts = reprocess(open_store(config.store), Index(config.index), registry, since, until, sites)
-    print(json.dumps(counts, sort_keys=True))
+    store = open_store(config.store)
+    reader = RecordReader(store)
+    counts = reprocess(store, Index(config.index), registry, since, until, sites, reader)
+    reader.report()
+    print(json.dumps({**counts, **reader.counts()}, sort_keys=True))
     return 0
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.maintenance import export_day
+    from steppewatch.records import RecordReader
     from steppewatch.store import open_store
 
     try:
         datetime.strptime(args.date, "%Y-%m-%d")
     except ValueError:
         raise UsageError(f"--date: expected YYYY-MM-DD, got {args.date!r}") from None
-    keys = export_day(open_store(config.store), args.date, args.site or None)
+    store = open_store(config.store)
+    reader = RecordReader(store)
+    keys = export_day(store, args.date, args.site or None, reader)
+    reader.report()
     for key in keys:
         print(key)
     if not keys:
@@ -458,7 +470,8 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
                 raise UsageError("alerts match needs --run RUN_ID or --since and --until")
             counts = outbox.match_window(*_window(args), args.site, backfill=args.backfill, summary=args.send_summary,
                                          batch=args.summary_batch)
-        print(json.dumps(counts, sort_keys=True))
+        outbox.reader.report()
+        print(json.dumps({**counts, **outbox.reader.counts()}, sort_keys=True))
         return 0
     from steppewatch.alerts.mail import mailer_from_env
 

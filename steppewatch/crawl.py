@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steppewatch.config import Config
+from steppewatch.layout import check_key, site_of_key
 from steppewatch.registry import Site
-from steppewatch.store import Store, check_key, check_store, open_store, redact, redact_text
+from steppewatch.store import Store, check_store, open_store, redact, redact_text
 
 PIPELINES = {
     "pipelines.items.ExtractPipeline": 100,
@@ -174,9 +175,8 @@ def read_keys_logs(paths: Iterable[str]) -> tuple[set[str], set[str]]:
 def count_site_keys(per_site: dict[str, dict[str, Any]], written: set[str], deleted: set[str]) -> None:
     """Per site, the keys under its prefix (``…/site=<id>/…``) the run wrote and deleted."""
     for site, summary in per_site.items():
-        mark = f"/site={site}/"
-        summary["keys_written"] = sum(1 for k in written if mark in k)
-        summary["keys_deleted"] = sum(1 for k in deleted if mark in k)
+        summary["keys_written"] = sum(1 for k in written if site_of_key(k) == site)
+        summary["keys_deleted"] = sum(1 for k in deleted if site_of_key(k) == site)
 
 
 def new_run_id(started: datetime | None = None) -> str:

@@ -46,8 +46,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from steppewatch import dedup
 from steppewatch.errors import IndexUnavailable
+from steppewatch.layout import RECORD_PREFIXES, alias_key, article_key, parse_record_key, raw_key, version_key
 from steppewatch.models import Article
-from steppewatch.store import Store, article_key, check_key, raw_key, redact, redact_text
+from steppewatch.records import BadRecord, RecordReader
+from steppewatch.store import Store, redact, redact_text
 from steppewatch.urls import clean_url
 
 DEFAULT_INDEX_URL = "sqlite:///data/index.sqlite"
@@ -198,14 +200,6 @@ def url_hash(url: str) -> str:
 
 def index_url() -> str:
     return os.environ.get("STEPPEWATCH_INDEX_URL") or DEFAULT_INDEX_URL
-
-
-def alias_key(site: str, day: str, article_id: str) -> str:
-    return check_key(f"aliases/site={site}/date={day}/{article_id}.json")
-
-
-def version_key(site: str, day: str, article_id: str, version: int, suffix: str) -> str:
-    return check_key(f"versions/site={site}/date={day}/{article_id}/v{version}.{suffix}")
 
 
 def storage_day(article: Article) -> str:
@@ -701,40 +695,87 @@ class Index:
             for table in (bands, shingles, urls, contents, articles):
                 conn.execute(table.delete())
 
-    def rebuild(self, store: Store) -> dict[str, int]:
-        """Rebuild every row from the records in the store (records carry their story ids)."""
-        self.clear()
-        n_records = n_aliases = 0
-        for key, record in _records(store, "articles/"):
-            article = _article_from(record)
-            first = datetime.fromisoformat(record.get("first_fetched_at") or record["fetched_at"])
-            day = key.split("/date=")[1].split("/")[0]
-            with self.engine.begin() as conn:
-                conn.execute(_insert_ignore(conn, contents, {"content_hash": article.content_hash,
-                                                              "article_id": article.id}))
-                self._insert(conn, article, record["story_id"], day, key, first, alias_of=None,
-                             version=int(record.get("version", 1)), first_seen=first)
-                self._insert_shingles(conn, article.id, article.language, day, record["story_id"],
-                                      dedup.shingles(article.text, article.language))
-                self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
-            n_records += 1
-        for key, record in _records(store, "aliases/"):
+    def rebuild(self, store: Store, reader: RecordReader | None = None) -> dict[str, int]:
+        """Rebuild the article rows from the records in the store (records carry their story ids).
+
+        Every record is read and its shingles computed first; then one write transaction
+        empties the tables and fills them again, so readers see the old index or the new one,
+        never a half-emptied one. Crawls may run beside it: their commits queue behind that
+        transaction (the writers' lock file on SQLite, a table lock on PostgreSQL), and records
+        a crawl stored while the rest were read are picked up inside it. An unreadable record
+        is skipped and named (``reader.skipped``), never fatal.
+        """
+        reader = reader or RecordReader(store)
+        seen: set[str] = set()
+        prepared: list[tuple[str, dict[str, Any], set[int] | None]] = []
+
+        def prepare(keys: list[str]) -> None:
+            new = [k for k in keys if k not in seen]
+            seen.update(new)  # an unreadable one too: it is named once
+            for key, record in reader.each(new):
+                alias = parse_record_key(key).is_alias
+                text = "" if alias else str(record.get("text") or "")
+                prepared.append((key, record, None if alias else dedup.shingles(text, record.get("language"))))
+
+        def record_keys() -> list[str]:
+            return [k for prefix in RECORD_PREFIXES for k in store.list(prefix) if parse_record_key(k) is not None]
+
+        prepare(record_keys())
+        with self._writing() as conn:
+            if conn.dialect.name == "postgresql":
+                # crawls' commits (SELECT … FOR UPDATE, INSERT) wait until the swap is done
+                conn.exec_driver_sql("LOCK TABLE articles, contents, urls, shingles, bands IN EXCLUSIVE MODE")
+            prepare(record_keys())  # what a crawl stored while the others were read
+            for table in (bands, shingles, urls, contents, articles):
+                conn.execute(table.delete())
+            counts = {"records": 0, "aliases": 0}
+            for key, record, sh in self._one_per_id(prepared, reader):
+                try:
+                    self._restore(conn, key, record, sh)
+                except (TypeError, ValueError, KeyError) as exc:
+                    reader.skipped.append(BadRecord(key, f"cannot be indexed: {exc}"))
+                    continue
+                counts["aliases" if sh is None else "records"] += 1
+        return {**counts, **reader.counts()}
+
+    @staticmethod
+    def _one_per_id(prepared: list[tuple[str, dict[str, Any], set[int] | None]],
+                    reader: RecordReader) -> list[tuple[str, dict[str, Any], set[int] | None]]:
+        """One record per article id: a crash between writing a record under a new key and
+        deleting the old one leaves two. The record beats the alias, then the newer version,
+        then the later fetch; the other is named as skipped."""
+        def rank(item: tuple[str, dict[str, Any], set[int] | None]) -> tuple[bool, int, str]:
+            _key, record, sh = item
+            return (sh is not None, int(record.get("version") or 1), str(record.get("fetched_at") or ""))
+
+        best: dict[str, tuple[str, dict[str, Any], set[int] | None]] = {}
+        for item in prepared:
+            held = best.get(item[1]["id"])
+            if held is None or rank(item) > rank(held):
+                best[item[1]["id"]] = item
+                item, held = held, item
+            if item is not None:
+                reader.skipped.append(BadRecord(item[0], f"another record of article {item[1]['id']} "
+                                                         f"is kept: {held[0]}"))
+        return sorted(best.values(), key=lambda item: item[0])
+
+    def _restore(self, conn: Connection, key: str, record: dict[str, Any], sh: set[int] | None) -> None:
+        """Insert the rows of one stored record (``sh`` None: an alias, which has no text)."""
+        if sh is None:
             record = {**record, "text": "", "authors": [], "tags": []}
-            article = _article_from(record)
-            first = datetime.fromisoformat(record["fetched_at"])
-            day = key.split("/date=")[1].split("/")[0]
-            with self.engine.begin() as conn:
-                self._insert(conn, article, record["story_id"], day, key, first, alias_of=record["alias_of"],
-                             version=1, first_seen=first)
-                self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
-            n_aliases += 1
-        return {"records": n_records, "aliases": n_aliases}
-
-
-def _records(store: Store, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for key in store.list(prefix):
-        if key.endswith(".json"):
-            yield key, json.loads(store.get(key))
+        article = _article_from(record)
+        first = datetime.fromisoformat(record.get("first_fetched_at") or record["fetched_at"])
+        day = parse_record_key(key).day.isoformat()
+        if sh is None:
+            self._insert(conn, article, record["story_id"], day, key, first, alias_of=record["alias_of"],
+                         version=1, first_seen=first)
+        else:
+            conn.execute(_insert_ignore(conn, contents, {"content_hash": article.content_hash,
+                                                          "article_id": article.id}))
+            self._insert(conn, article, record["story_id"], day, key, first, alias_of=None,
+                         version=int(record.get("version", 1)), first_seen=first)
+            self._insert_shingles(conn, article.id, article.language, day, record["story_id"], sh)
+        self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
 
 
 def _article_from(record: dict[str, Any]) -> Article:

@@ -11,52 +11,60 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
+import zlib
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pipelines.extract import extract_page
 from steppewatch.index import Index
+from steppewatch.layout import dataset_key, parse_record_key, raw_key, site_prefix, window_days
 from steppewatch.models import Listed, Rejection
+from steppewatch.records import BadRecord, RecordReader
 from steppewatch.registry import Registry, adhoc_site
-from steppewatch.store import Store, check_key, raw_key
-
-
-def _key_parts(key: str) -> tuple[str, str, str]:
-    """(site, day, article id) of an ``articles/site=<id>/date=<D>/<aid>.json`` key."""
-    _, site_part, date_part, name = key.split("/")
-    return site_part.removeprefix("site="), date_part.removeprefix("date="), name.removesuffix(".json")
+from steppewatch.store import Store
 
 
 def _article_keys(store: Store, sites: list[str] | None) -> list[str]:
-    prefixes = [f"articles/site={s}/" for s in sites] if sites else ["articles/"]
-    return [k for p in prefixes for k in store.list(p) if k.endswith(".json")]
+    prefixes = [site_prefix("articles", s) for s in sites] if sites else [site_prefix("articles")]
+    return [k for p in prefixes for k in store.list(p) if parse_record_key(k) is not None]
 
 
 def reprocess(store: Store, index: Index, registry: Registry, since: datetime, until: datetime,
-              sites: list[str] | None = None) -> dict[str, int]:
+              sites: list[str] | None = None, reader: RecordReader | None = None) -> dict[str, int]:
+    """Re-extract the stored pages of the records filed in [since, until)'s days.
+
+    An unreadable record or raw page is skipped, counted and named (``reader.skipped``,
+    ``missing_raw``); the others are reprocessed.
+    """
     counts: Counter[str] = Counter()
-    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    reader = reader or RecordReader(store)
     known = {s.id: s for s in registry.sites}
-    for key in _article_keys(store, sites):
-        site_id, day, aid = _key_parts(key)
-        d = date.fromisoformat(day)
-        if not (first <= d and (d < last or (d == last and until.astimezone(UTC).time() != datetime.min.time()))):
-            continue
-        record = json.loads(store.get(key))
+    days = window_days(since, until)
+    if days is None:
+        return {}
+    keys = [k for k in _article_keys(store, sites) if days[0] <= parse_record_key(k).day <= days[1]]
+    for key, record in reader.each(keys):
+        parsed = parse_record_key(key)
+        site_id, day, aid = parsed.site, parsed.day.isoformat(), parsed.article_id
         try:
             raw = gzip.decompress(store.get(raw_key(site_id, day, aid)))
         except FileNotFoundError:
             counts["missing_raw"] += 1
+            reader.skipped.append(BadRecord(raw_key(site_id, day, aid), "raw page missing: nothing to reprocess"))
+            continue
+        except (OSError, EOFError, zlib.error) as exc:
+            counts["unreadable_raw"] += 1
+            reader.skipped.append(BadRecord(raw_key(site_id, day, aid), f"raw page not gzip: {exc}"))
             continue
         site = known.get(site_id) or adhoc_site(record["url"])
         listed = None
         if record.get("date_source") in ("feed", "sitemap", "listing") and record.get("published"):
             listed = Listed(record["date_source"], (record.get("source") or {}).get("url", ""),
                             datetime.fromisoformat(record["published"]))
+        fetched = datetime.fromisoformat(record["fetched_at"]) if record.get("fetched_at") else None
         result = extract_page(raw, record["url"], site, status=record.get("http_status") or 200,
-                              listed=listed, fetched_at=datetime.fromisoformat(record["fetched_at"]))
+                              listed=listed, fetched_at=fetched)
         counts["examined"] += 1
         if isinstance(result, Rejection):
             counts[f"now_rejected/{result.reason.value}"] += 1
@@ -75,17 +83,20 @@ ARROW_FIELDS = ("id", "url", "canonical_url", "title", "text", "published", "dat
                 "story_id", "version", "updated")
 
 
-def export_day(store: Store, day: str, sites: list[str] | None = None) -> list[str]:
-    """Write the Parquet files for one day; return their keys."""
+def export_day(store: Store, day: str, sites: list[str] | None = None,
+               reader: RecordReader | None = None) -> list[str]:
+    """Write the Parquet files for one day; return their keys. Unreadable records are left out
+    and named in ``reader.skipped``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     date.fromisoformat(day)  # a clear error for a bad --date before anything is read
     by_site: dict[str, list[dict[str, Any]]] = {}
-    for key in _article_keys(store, sites):
-        site_id, key_day, _ = _key_parts(key)
-        if key_day == day:
-            by_site.setdefault(site_id, []).append(json.loads(store.get(key)))
+    reader = reader or RecordReader(store)
+    wanted = date.fromisoformat(day)
+    keys = [k for k in _article_keys(store, sites) if parse_record_key(k).day == wanted]
+    for key, record in reader.each(keys):
+        by_site.setdefault(parse_record_key(key).site, []).append(record)
     schema = pa.schema([
         ("id", pa.string()), ("url", pa.string()), ("canonical_url", pa.string()), ("title", pa.string()),
         ("text", pa.string()), ("published", pa.timestamp("us", tz="UTC")), ("date_source", pa.string()),
@@ -107,7 +118,7 @@ def export_day(store: Store, day: str, sites: list[str] | None = None) -> list[s
         table = pa.table(columns, schema=schema)
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
-        key = check_key(f"datasets/articles/site={site_id}/date={day}/part-0.parquet")
+        key = dataset_key(site_id, day)
         store.put(key, buffer.getvalue(), "application/vnd.apache.parquet")
         written.append(key)
     return written

@@ -1,10 +1,7 @@
-"""Object storage for article records and raw pages, at deterministic keys.
+"""Object storage backends: a local directory tree (the embedded default) and S3.
 
-Keys are the same for every backend:
-``articles/site=<id>/date=<YYYY-MM-DD>/<article_id>.json`` and
-``raw/site=<id>/date=<YYYY-MM-DD>/<article_id>.html.gz``. Site ids are validated slugs
-and article ids are hex digests, so page content can never steer a key or a path.
-The local backend is the embedded default; writes go to a temporary file that is
+Both take the keys of ``steppewatch.layout`` (checked there: page content can never steer
+a key or a path) and behave alike. The local backend is the embedded default; writes go to a temporary file that is
 renamed into place, so a killed run never leaves a half-written object; the file, its
 new directories and the rename are fsynced before ``put`` returns (the index commits next).
 """
@@ -21,9 +18,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from steppewatch.errors import StoreUnavailable
+from steppewatch.layout import check_key
 
 _SEQUENCE = itertools.count()
-_KEY_RE = re.compile(r"^[A-Za-z0-9=_.\-]+(/[A-Za-z0-9=_.\-]+)*$")
 
 
 class Store(Protocol):
@@ -41,20 +38,6 @@ class Store(Protocol):
     def list(self, prefix: str = "") -> list[str]: ...
 
     def check(self) -> None: ...
-
-
-def check_key(key: str) -> str:
-    if not _KEY_RE.match(key) or any(part in (".", "..") for part in key.split("/")):
-        raise ValueError(f"unsafe store key {key!r}")
-    return key
-
-
-def article_key(site: str, day: str, article_id: str) -> str:
-    return check_key(f"articles/site={site}/date={day}/{article_id}.json")
-
-
-def raw_key(site: str, day: str, article_id: str) -> str:
-    return check_key(f"raw/site={site}/date={day}/{article_id}.html.gz")
 
 
 def _fsync_dir(path: Path) -> None:

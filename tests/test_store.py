@@ -8,7 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from steppewatch.store import LocalStore, S3Store, Store, article_key, check_key, open_store, raw_key
+from steppewatch.layout import article_key, check_key, raw_key
+from steppewatch.store import LocalStore, S3Store, Store, open_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -64,39 +65,3 @@ def test_bad_store_uri() -> None:
     with pytest.raises(ValueError, match="s3://bucket"):
         S3Store("s3://")
 
-
-def test_local_put_and_delete_are_durable_before_they_return(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The index commits right after ``put``: the file's bytes, the new directories' entries and
-    the rename must all be on disk by then (docs/RELIABILITY.md, "power loss after a commit")."""
-    import os
-
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    store = LocalStore(tmp_path / "store")
-    key = article_key("kz_site", "2024-12-03", "0123456789abcdef")
-    store.put(key, b"{}", "application/json")
-    leaf = tmp_path / "store" / key
-    # every directory this put created, in its parent; then the temporary file (renamed
-    # afterwards); then the directory holding the new name
-    files = [p for p in synced if Path(p).name.startswith(".tmp-")]
-    assert len(files) == 1 and Path(files[0]).parent == leaf.parent
-    where = synced.index(files[0])
-    assert {Path(p) for p in synced[:where]} == {tmp_path, tmp_path / "store", tmp_path / "store" / "articles",
-                                                tmp_path / "store" / "articles" / "site=kz_site"}
-    assert synced[where + 1:] == [str(leaf.parent)]
-    assert store.get(key) == b"{}"
-
-    synced.clear()
-    store.put(key, b"[]", "application/json")  # nothing new to create: the file and its directory
-    assert Path(synced[0]).parent == leaf.parent and synced[1:] == [str(leaf.parent)]
-    synced.clear()
-    store.delete(key)
-    assert synced == [str(leaf.parent)] and not store.exists(key)
-    store.delete(key)  # already gone: nothing to sync, no error
-    assert synced == [str(leaf.parent)]

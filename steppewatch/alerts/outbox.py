@@ -14,10 +14,9 @@ half-finished summary.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +25,8 @@ from steppewatch.alerts.mail import Mailer, StoryItem, digest_message, story_mes
 from steppewatch.alerts.rules import RuleSet
 from steppewatch.alerts.schedule import last_period
 from steppewatch.index import Index, _insert_ignore, _utc, alert_outbox, articles
+from steppewatch.layout import RECORD_PREFIXES, parse_record_key, window_days
+from steppewatch.records import RecordReader
 from steppewatch.registry import Registry
 from steppewatch.store import Store
 
@@ -50,26 +51,29 @@ class Outbox:
         self.store = store
         self.rules = rules
         self.countries = {s.id: s.country for s in registry.sites} if registry else {}
+        self.reader = RecordReader(store)
 
     # -- matching ------------------------------------------------------------------------
     def _load(self, key: str) -> dict[str, Any] | None:
-        try:
-            record = json.loads(self.store.get(key))
-        except FileNotFoundError:
+        """The record under ``key`` (an alias with its original's text), or None when it is gone
+        or unreadable (then named in ``self.reader.skipped``)."""
+        record = self.reader.read(key)
+        if record is None:
             return None
         if record.get("alias_of"):
             with self.index.engine.connect() as conn:
                 owner_key = conn.execute(sa.select(articles.c.key).where(articles.c.id == record["alias_of"])).scalar()
-            if owner_key is None:
+            owner = self.reader.read(owner_key) if owner_key is not None else None
+            if owner is None:
                 return None
-            record["text"] = json.loads(self.store.get(owner_key)).get("text", "")
+            record["text"] = owner.get("text", "")
         return record
 
     def match_keys(self, keys: Iterable[str], backfill: bool = False, summary: bool = False,
                    batch: str | None = None) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for key in keys:
-            if not key.endswith(".json") or not key.startswith(("articles/", "aliases/")):
+            if parse_record_key(key) is None:
                 continue
             record = self._load(key)
             if record is None:
@@ -112,20 +116,13 @@ class Outbox:
         under (``index.storage_day``). Keys are filed by that time's UTC day, so only the
         window's days are read."""
         since, until = since.astimezone(UTC), until.astimezone(UTC)
-        if until <= since:
+        days = window_days(since, until)
+        if days is None:
             return
-        first, last = since.date(), (until - timedelta(microseconds=1)).date()
-        for prefix in ("articles/", "aliases/"):
+        for prefix in RECORD_PREFIXES:
             for key in self.store.list(prefix):
-                parts = key.split("/")
-                if len(parts) != 4 or not key.endswith(".json") or (
-                        sites and parts[1].removeprefix("site=") not in sites):
-                    continue
-                try:
-                    day = date.fromisoformat(parts[2].removeprefix("date="))
-                except ValueError:
-                    continue
-                if not first <= day <= last:
+                parsed = parse_record_key(key)
+                if parsed is None or (sites and parsed.site not in sites) or not days[0] <= parsed.day <= days[1]:
                     continue
                 record = self._load(key)
                 if record is None:

@@ -130,7 +130,8 @@ def test_page_content_cannot_steer_store_keys_or_paths(tmp_path: Path) -> None:
     from pipelines.extract import extract_page
     from steppewatch.index import Index
     from steppewatch.registry import adhoc_site
-    from steppewatch.store import LocalStore, check_key
+    from steppewatch.layout import check_key
+    from steppewatch.store import LocalStore
 
     site = adhoc_site("http://steer.test/")
     store = LocalStore(tmp_path / "store")
