@@ -690,10 +690,12 @@ def language_editions(tree: lxml.html.HtmlElement, url: str, site: Site, canon: 
         if "alternate" not in rel or not hreflang or not href:
             continue
         language = edition_language(hreflang)
-        absolute = urljoin(url, href.strip())
-        if language is None or not is_http_url(absolute):
+        if language is None:
             continue
         try:
+            absolute = urljoin(url, href.strip())
+            if not is_http_url(absolute):
+                continue
             edition = clean_url(strip_amp(absolute, site.allowed_domains))
         except ValueError:  # a malformed href (bad port, stray brackets): not an edition
             continue
