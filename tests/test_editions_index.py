@@ -162,3 +162,11 @@ def test_any_order_gives_one_story_per_article_and_traps_apart(order: list[str],
         stories = Index(f"sqlite:///{tmp}/index.sqlite").stories()
     assert {stories[a.id] for a in story.values()} == {story["ru"].id}
     assert all(stories[a.id] == a.id for a in bad.values())
+
+
+def test_bench_has_no_false_joins_or_misses() -> None:
+    from bench.language_editions import evaluate
+
+    counts = evaluate()
+    assert counts["language_editions"]["fn"] == 0 and counts["editions_traps"]["fp"] == 0, counts
+    assert counts["language_editions"]["tp"] > 0 and counts["editions_traps"]["tp"] > 0
