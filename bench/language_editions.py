@@ -62,7 +62,8 @@ PAGES: dict[str, tuple[Site, str, str, str]] = {
                                           _alt("ru", "/ru/news/1001/") + _alt("kk", "/kz/news/1001/")
                                           + _alt("x-default", "/ru/news/1001/")),
     "http://qazpost.test/kz/news/1001/": (QAZ, "kk", "2024-12-03T12:00:00",
-                                          _alt("RU", "http://www.qazpost.test/ru/news/1001/") + _alt("EN", "/en/news/1001/")),
+                                          _alt("RU", "http://www.qazpost.test/ru/news/1001/")
+                                          + _alt("EN", "/en/news/1001/")),
     # subdomain editions, a day apart
     "http://ru.dala.test/politics/tokayev-visit-77/": (DALA, "ru", "2024-12-04T09:00:00",
                                                        _alt("en", "//en.dala.test/politics/tokayev-visit-77/")),
@@ -70,7 +71,8 @@ PAGES: dict[str, tuple[Site, str, str, str]] = {
                                                        _alt("ru-KZ", "http://ru.dala.test/politics/tokayev-visit-77/")),
     # traps: alternates at home pages / language roots
     "http://qazpost.test/ru/news/1002/": (QAZ, "ru", "2024-12-03T13:00:00", _alt("en", "/en/") + _alt("kk", "/kz")),
-    "http://qazpost.test/en/news/1003/": (QAZ, "en", "2024-12-03T13:30:00", _alt("ru", "/ru/") + _alt("x-default", "/")),
+    "http://qazpost.test/en/news/1003/": (QAZ, "en", "2024-12-03T13:30:00",
+                                          _alt("ru", "/ru/") + _alt("x-default", "/")),
     # traps: every page of an old template points its English alternate at one page
     "http://qazpost.test/ru/news/1004/": (QAZ, "ru", "2024-12-03T14:00:00", _alt("en", "/en/news/1001/")),
     "http://qazpost.test/ru/news/1005/": (QAZ, "ru", "2024-12-03T15:00:00", _alt("en", "/en/news/1001/")),
