@@ -32,7 +32,7 @@ from steppewatch.dates import Found, has_explicit_offset, parse_date, whole_hour
 from steppewatch.encoding import decode_body
 from steppewatch.models import Article, Listed, Rejection, RejectReason, article_id, content_hash
 from steppewatch.registry import Site
-from steppewatch.urls import canonical_url, in_domains
+from steppewatch.urls import canonical_url, clean_url, in_domains, is_http_url, strip_amp
 
 EXTRACTOR = {"name": "trafilatura", "version": trafilatura.__version__, "settings": "precision-v1"}
 
@@ -644,7 +644,68 @@ def extract_page(
         extractor=dict(EXTRACTOR),
         source={"kind": listed.source_kind, "url": listed.source_url} if listed else {},
         page_dates=[d.iso() for d in own_dates],
+        editions=language_editions(tree, url, site, canon),
     )
+
+
+# More alternates than this on one page is a sitemap-like footer, not one article's editions.
+MAX_EDITIONS = 32
+_HREFLANG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
+_LANGUAGE_ROOT = re.compile(r"[a-z]{2,3}([-_][a-z]{2,4})?", re.IGNORECASE)
+
+
+def edition_language(hreflang: str) -> str | None:
+    """The base language of an ``hreflang`` value (``ru-KZ`` -> ``ru``, ``kz`` -> ``kk``), or
+    ``x-default``; None for a value that is not a language tag."""
+    value = hreflang.strip().lower().replace("_", "-")
+    if value == "x-default":
+        return value
+    if not _HREFLANG.fullmatch(value):
+        return None
+    base = value.split("-")[0]
+    return _LANGUAGE_ALIASES.get(base, base)
+
+
+def is_language_root(url: str) -> bool:
+    """The site's home page or a bare language root (``/``, ``/en/``, ``/ru``, ``/kz/index.php``,
+    ``/?lang=en``): where broken templates point every page's alternates."""
+    segments = [seg for seg in urlsplit(url).path.split("/") if seg]
+    if segments and re.fullmatch(r"(index|default|home|main)(\.\w+)?", segments[-1], re.IGNORECASE):
+        segments = segments[:-1]
+    return not segments or (len(segments) == 1 and bool(_LANGUAGE_ROOT.fullmatch(segments[0])))
+
+
+def language_editions(tree: lxml.html.HtmlElement, url: str, site: Site, canon: str) -> dict[str, str]:
+    """The page's other language editions: ``<link rel=alternate hreflang>`` targets (canonical
+    URL -> base language), on hosts the site owns, not the page itself, not a home page,
+    language root, listing or search page (templates that point every page there are common).
+
+    A URL declared under a language and under ``x-default`` keeps the language.
+    """
+    own = {canon, clean_url(strip_amp(url, site.allowed_domains))}
+    found: dict[str, str] = {}
+    for link in tree.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        hreflang, href = link.get("hreflang"), link.get("href")
+        if "alternate" not in rel or not hreflang or not href:
+            continue
+        language = edition_language(hreflang)
+        if language is None:
+            continue
+        try:
+            absolute = urljoin(url, href.strip())
+            if not is_http_url(absolute):
+                continue
+            edition = clean_url(strip_amp(absolute, site.allowed_domains))
+        except ValueError:  # a malformed href (bad port, stray brackets): not an edition
+            continue
+        # the site's hosts as owns_host reads them, IDN spellings compared as IDNA
+        if (edition in own or not in_domains(edition, site.allowed_domains)
+                or is_language_root(edition) or _url_shape(edition) != "page"):
+            continue
+        if found.get(edition) in (None, "x-default"):
+            found[edition] = language
+    return {} if len(found) > MAX_EDITIONS else dict(sorted(found.items()))
 
 
 _CONTROL_BYTES = bytes([*range(9), *range(14, 32)])

@@ -40,6 +40,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -141,7 +142,17 @@ rejections = sa.Table(
     sa.Column("last_checked", sa.DateTime(timezone=True), nullable=False),
     sa.Column("checks", sa.Integer, nullable=False, server_default="1"),
 )
+# language editions a stored article's page declares (migration 0008): the edition URL's
+# key (``edition_key``) -> the declaring article, with the hreflang it was declared under
+editions = sa.Table(
+    "editions", metadata,
+    sa.Column("url_key", sa.String(32), nullable=False),
+    sa.Column("article_id", sa.String(16), nullable=False),
+    sa.Column("hreflang", sa.String(16), nullable=False),
+    sa.PrimaryKeyConstraint("url_key", "article_id"),
+)
 sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.mode)
+sa.Index("ix_editions_article", editions.c.article_id)
 sa.Index("ix_articles_story", articles.c.story_id)
 sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)
 sa.Index("ix_articles_content_hash", articles.c.content_hash)
@@ -196,6 +207,26 @@ def rejection_schedule(value: Any) -> tuple[timedelta, ...]:
 
 def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def edition_key(url: str) -> str:
+    """The key a language edition is matched by: the cleaned URL with its scheme and a leading
+    ``www.`` ignored (a page's alternates often spell the other edition's host or scheme
+    otherwise than that page's own canonical link does)."""
+    try:
+        parts = urlsplit(clean_url(url))
+    except ValueError:
+        parts = urlsplit(url)
+    host = parts.netloc.removeprefix("www.")
+    return url_hash(f"{host}{parts.path}?{parts.query}")
+
+
+def _spellings(url: str) -> set[str]:
+    """The forms an edition URL may be stored under in ``urls``: either scheme, with or without ``www.``."""
+    parts = urlsplit(url)
+    host = parts.netloc.removeprefix("www.")
+    return {urlunsplit((scheme, name, parts.path, parts.query, ""))
+            for scheme in ("http", "https") for name in (host, f"www.{host}")}
 
 
 def index_url() -> str:
@@ -445,6 +476,7 @@ class Index:
             if owner is not None:
                 return self._alias(conn, article, raw, owner, store, url_forms, day, now)
             matched = self._matching_stories(conn, sh, article.language, day, hashes)
+            matched = sorted({*matched, *self._edition_stories(conn, article, url_forms)})
             story = self._story_holder(conn, article, matched)
             merged = self._merge_stories(conn, store, story, [m for m in matched if m != story])
             record = self._record(article, story, version=1, versions=[])
@@ -456,6 +488,7 @@ class Index:
             self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
             self._insert_shingles(conn, article.id, article.language, day, story, sh, hashes)
             self._add_urls(conn, article.id, url_forms)
+            self._add_editions(conn, article.id, article.editions)
             return Committed(Outcome.STORED, article.id, story, (*keys, *merged))
 
     def _claim_content(self, conn: Connection, content_hash: str, article_id: str) -> str | None:
@@ -502,7 +535,10 @@ class Index:
         sh = dedup.shingles(article.text, article.language)
         self._delete_shingles(conn, row.id)
         self._insert_shingles(conn, row.id, article.language, row.day, row.story_id, sh)
-        return Committed(Outcome.UPDATED, row.id, row.story_id, (kept_record, kept_raw, old_raw_key, row.key))
+        self._add_editions(conn, row.id, article.editions)
+        story, merged = self._join_editions(conn, store, article, row.story_id, url_forms)
+        return Committed(Outcome.UPDATED, row.id, story,
+                         (kept_record, kept_raw, old_raw_key, row.key, *[k for k in merged if k != row.key]))
 
     def _alias(self, conn: Connection, article: Article, raw: bytes, owner: str, store: Store,
                url_forms: set[str], day: str, now: datetime) -> Committed:
@@ -552,6 +588,9 @@ class Index:
         if self._story_holder(conn, article, [story]) == article.id:  # the story's earliest publication now
             merged = [k for k in self._merge_stories(conn, store, article.id, [story]) if k not in keys]
             story = article.id
+        self._add_editions(conn, article.id, article.editions)
+        story, joined = self._join_editions(conn, store, article, story, url_forms)
+        merged = sorted({*merged, *(k for k in joined if k not in keys)})
         return Committed(Outcome.STORED, article.id, story, (*keys, old_alias_key, *merged),
                          deleted=(raw_key(old.site, old.day, old.id), old.key))
 
@@ -598,6 +637,67 @@ class Index:
                      [{"url_hash": url_hash(url), "article_id": article_id} for url in sorted(forms)])
         # an article now: none of its URLs stays remembered as a rejected page
         conn.execute(rejections.delete().where(rejections.c.url_hash.in_(sorted(_url_forms(forms)))))
+
+    # -- language editions (docs/DEDUP.md, "Language editions") ----------------------------
+    def _add_editions(self, conn: Connection, article_id: str, declared: dict[str, str]) -> None:
+        """Record the editions an article's page declares (replacing what an earlier version declared)."""
+        conn.execute(editions.delete().where(editions.c.article_id == article_id))
+        rows = {edition_key(url): language[:16] for url, language in sorted(declared.items())}
+        if rows:
+            conn.execute(_ignoring(conn.dialect.name, editions),
+                         [{"url_key": k, "article_id": article_id, "hreflang": v} for k, v in sorted(rows.items())])
+
+    def _edition_stories(self, conn: Connection, article: Article, url_forms: set[str]) -> list[str]:
+        """Stories of stored articles that are ``article``'s language editions.
+
+        A pair counts when each page declares the other (reciprocal hreflang), their
+        languages differ, neither declares another page for the other's language, and
+        they were published at most ``dedup.MAX_DAYS_APART`` days apart. One-sided
+        declarations are ignored: broken templates point every page at one fixed page.
+        """
+        if not article.editions or not article.language:
+            return []
+        record = sa.func.coalesce(articles.c.alias_of, articles.c.id)
+        spelled = {url_hash(s): url for url in article.editions for s in _spellings(url)}
+        resolved: dict[str, set[str]] = {}  # declared edition URL -> the records it reaches
+        for row in conn.execute(sa.select(urls.c.url_hash, record.label("rid"))
+                                .select_from(urls.join(articles, urls.c.article_id == articles.c.id))
+                                .where(urls.c.url_hash.in_(sorted(spelled)))):
+            resolved.setdefault(spelled[row.url_hash], set()).add(row.rid)
+        if not resolved:
+            return []
+        own_keys = {edition_key(url) for url in url_forms if url}
+        declarers = set(conn.execute(sa.select(record)
+                                     .select_from(editions.join(articles, editions.c.article_id == articles.c.id))
+                                     .where(editions.c.url_key.in_(sorted(own_keys)))).scalars())
+        stories: set[str] = set()
+        for candidate in sorted(set().union(*resolved.values()) & declarers - {article.id}):
+            row = conn.execute(sa.select(articles.c.language, articles.c.published, articles.c.story_id)
+                               .where(articles.c.id == candidate)).first()
+            if row is None or not row.language or row.language == article.language:
+                continue  # a same-language alternate is a mobile or AMP copy: URL aliases cover it
+            mine, theirs = _utc(article.published_dt), _utc(row.published)
+            if mine and theirs and abs(mine - theirs) > timedelta(days=dedup.MAX_DAYS_APART):
+                continue
+            # every page this one declares for the candidate's language is the candidate …
+            if any(resolved.get(url) != {candidate} for url, lang in article.editions.items() if lang == row.language):
+                continue
+            # … and every page the candidate declares for this one's language is this one
+            back = conn.execute(sa.select(editions.c.url_key).where(editions.c.article_id == candidate,
+                                                                      editions.c.hreflang == article.language))
+            if any(key not in own_keys for key in back.scalars()):
+                continue
+            stories.add(row.story_id)
+        return sorted(stories)
+
+    def _join_editions(self, conn: Connection, store: Store, article: Article, story: str,
+                       url_forms: set[str]) -> tuple[str, list[str]]:
+        """Join ``story`` (the article's) with its editions' stories; the story id and the keys rewritten."""
+        found = [s for s in self._edition_stories(conn, article, url_forms) if s != story]
+        if not found:
+            return story, []
+        holder = self._story_holder(conn, article, [story, *found])
+        return holder, self._merge_stories(conn, store, holder, [s for s in [story, *found] if s != holder])
 
     def _story_of(self, conn: Connection, article_id: str) -> str:
         return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
@@ -692,7 +792,7 @@ class Index:
 
     def clear(self) -> None:
         with self.engine.begin() as conn:
-            for table in (bands, shingles, urls, contents, articles):
+            for table in (bands, shingles, urls, contents, articles, editions):
                 conn.execute(table.delete())
 
     def rebuild(self, store: Store, reader: RecordReader | None = None) -> dict[str, int]:
@@ -724,9 +824,9 @@ class Index:
         with self._writing() as conn:
             if conn.dialect.name == "postgresql":
                 # crawls' commits (SELECT … FOR UPDATE, INSERT) wait until the swap is done
-                conn.exec_driver_sql("LOCK TABLE articles, contents, urls, shingles, bands IN EXCLUSIVE MODE")
+                conn.exec_driver_sql("LOCK TABLE articles, contents, urls, shingles, bands, editions IN EXCLUSIVE MODE")
             prepare(record_keys())  # what a crawl stored while the others were read
-            for table in (bands, shingles, urls, contents, articles):
+            for table in (bands, shingles, urls, contents, articles, editions):
                 conn.execute(table.delete())
             counts = {"records": 0, "aliases": 0}
             for key, record, sh in self._one_per_id(prepared, reader):
@@ -775,6 +875,7 @@ class Index:
             self._insert(conn, article, record["story_id"], day, key, first, alias_of=None,
                          version=int(record.get("version", 1)), first_seen=first)
             self._insert_shingles(conn, article.id, article.language, day, record["story_id"], sh)
+            self._add_editions(conn, article.id, article.editions)
         self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
 
 

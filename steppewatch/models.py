@@ -64,6 +64,10 @@ class Article:
     # every publication date the page declares, most explicit first (ISO; a bare day when
     # the page gives no time), for date resolution beyond `published`
     page_dates: list[str] = field(default_factory=list)
+    # the page's other language editions (its hreflang alternates on the site's own hosts):
+    # canonical URL -> declared language (ISO 639 base code, or "x-default"); the index joins
+    # an article's story with an edition's when both declare each other (docs/DEDUP.md)
+    editions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -129,8 +129,8 @@ def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_
 def test_page_content_cannot_steer_store_keys_or_paths(tmp_path: Path) -> None:
     from pipelines.extract import extract_page
     from steppewatch.index import Index
-    from steppewatch.registry import adhoc_site
     from steppewatch.layout import check_key
+    from steppewatch.registry import adhoc_site
     from steppewatch.store import LocalStore
 
     site = adhoc_site("http://steer.test/")
