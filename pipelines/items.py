@@ -21,6 +21,7 @@ from scrapy.exceptions import DropItem
 
 from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
+from steppewatch.errors import IndexUnavailable
 from steppewatch.index import Index, Outcome, shared_index
 from steppewatch.models import Article, Listed, Rejection, RejectReason
 from steppewatch.store import Store, open_store, redact_text
@@ -205,6 +206,8 @@ def store_error_kind(exc: BaseException) -> tuple[str, bool]:
     """(a stats name, whether retrying may help) for a failure to store an article."""
     module = type(exc).__module__
     name = type(exc).__name__
+    if isinstance(exc, IndexUnavailable):  # the index file itself is gone: no retry brings it back
+        return "index_unavailable", False
     if module.startswith("sqlalchemy"):
         import sqlalchemy.exc as sa_exc
 

@@ -342,6 +342,7 @@ def _declared_url(body: bytes) -> str | None:
 
 # -- index and store maintenance ----------------------------------------------------------------
 def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.alerts.outbox import restore_delivered
     from steppewatch.index import Index
     from steppewatch.records import RecordReader
     from steppewatch.store import open_store
@@ -350,6 +351,8 @@ def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
     index = Index(config.index)
     reader = RecordReader(store)
     counts = index.rebuild(store, reader)
+    # what was sent is known to the store as well: an index rebuilt after a loss sends nothing twice
+    counts["alerts_marked_sent"] = restore_delivered(index, store, reader).get("restored", 0)
     reader.report()
     print(json.dumps({"index": index.describe(), **counts, **index.counts()}))
     return 0

@@ -305,7 +305,25 @@ class Index:
         self.engine = self._engine(self.url)
         database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self._lock_path = f"{database}.writers.lock" if database and database != ":memory:" else None
+        self._database = database if self._lock_path else None
         self.migrate()
+        self._identity = self._file_identity()
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self._database is None:
+            return None
+        try:
+            st = os.stat(self._database)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _check_file(self) -> None:
+        """A SQLite index deleted or replaced under a running process would take its writes into
+        an unlinked file, and the run would report success with nothing indexed: refuse."""
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise IndexUnavailable(f"index {self._database} was deleted or replaced while this process used it: "
+                                   "run `steppewatch reindex` (the store holds every record), then the window again")
 
     @staticmethod
     def _engine(url: str) -> Engine:
@@ -349,6 +367,7 @@ class Index:
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._check_file()
             with self.engine.begin() as conn:
                 yield conn
         finally:

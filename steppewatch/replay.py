@@ -42,6 +42,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,9 @@ class ReplayServer:
     host: str = "127.0.0.1"
     port: int = 0
     hits: list[Hit] = field(default_factory=list)
+    # called with each request's host and target before it is answered: a test's fault
+    # injected at an exact point of a crawl (the crawler cannot see the answer before it)
+    on_request: Callable[[str, str], None] | None = None
     _sites: dict[str, _Site] = field(default_factory=dict)
     _counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -167,6 +171,8 @@ class ReplayServer:
             if method != "HEAD":  # a HEAD must not use up a step of a fault sequence
                 self._counts[(host, target)] += 1
             nth = self._counts[(host, target)] or 1
+        if self.on_request is not None:
+            self.on_request(host, target)
         site = self._sites.get(host)
         if site is None:
             return 502, {"Content-Type": "text/plain"}, f"replay: unknown host {host}\n".encode()

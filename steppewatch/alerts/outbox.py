@@ -14,6 +14,7 @@ half-finished summary.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,8 @@ from steppewatch.alerts.mail import Mailer, StoryItem, digest_message, story_mes
 from steppewatch.alerts.rules import RuleSet
 from steppewatch.alerts.schedule import last_period
 from steppewatch.index import Index, _insert_ignore, _utc, alert_outbox, articles
-from steppewatch.layout import RECORD_PREFIXES, parse_record_key, window_days
-from steppewatch.records import RecordReader
+from steppewatch.layout import RECORD_PREFIXES, delivered_key, parse_record_key, window_days
+from steppewatch.records import BadRecord, RecordReader
 from steppewatch.registry import Registry
 from steppewatch.store import Store
 
@@ -223,16 +224,32 @@ class Outbox:
         ids = [r.id for r in rows]
         if not self._claim(ids):
             return "skipped"
+        delivered = [r for r in rows if self.store.exists(delivered_key(r.rule, r.story_id))]
+        if len(delivered) == len(rows):
+            # the store says it went out (a sender that stopped after the server accepted it,
+            # an index rebuilt or restored from an older copy): never send it again
+            self._settle(ids, None)
+            return "already_delivered"
         try:
             message = build()
             refused = mailer.send(message)
         except Exception as exc:  # noqa: BLE001 — any delivery failure leaves the rows pending
             self._settle(ids, f"{type(exc).__name__}: {exc}")
             return "failed"
+        # the store first: it outlives the index (``restore_delivered`` reads it back)
+        self._mark_delivered(rows)
         self._settle(ids, None)
         if refused:
             self._partial(ids, refused)
         return "sent"
+
+    def _mark_delivered(self, rows: list[Any]) -> None:
+        now = datetime.now(UTC).isoformat()
+        for row in rows:
+            marker = {"rule": row.rule, "story_id": row.story_id, "article_id": row.article_id, "mode": row.mode,
+                      "sent_at": now, "matched_at": _utc(row.matched_at).isoformat() if row.matched_at else now}
+            self.store.put(delivered_key(row.rule, row.story_id), json.dumps(marker).encode("utf-8"),
+                           "application/json")
 
     def send(self, mailer: Mailer, now: datetime | None = None) -> dict[str, int]:
         now = now or datetime.now(UTC)
@@ -289,3 +306,30 @@ class Outbox:
         with self.index.engine.connect() as conn:
             return dict(conn.execute(sa.select(alert_outbox.c.status, sa.func.count())
                                      .group_by(alert_outbox.c.status)).all())
+
+
+def restore_delivered(index: Index, store: Store, reader: RecordReader) -> dict[str, int]:
+    """Record as sent every alert the store's ``delivered/`` markers name (after ``reindex``
+    rebuilt a lost index, say), so that matching again sends none of them twice."""
+    counts: Counter[str] = Counter()
+    stories = dict(index.stories())
+    for key in store.list("delivered/"):
+        try:
+            marker = json.loads(store.get(key))
+            rule, article = str(marker["rule"]), str(marker["article_id"])
+            story = stories.get(article, str(marker["story_id"]))
+            sent_at = datetime.fromisoformat(marker["sent_at"])
+            matched_at = datetime.fromisoformat(marker.get("matched_at") or marker["sent_at"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            reader.skipped.append(BadRecord(key, f"unreadable delivery marker: {exc}"))
+            continue
+        with index.engine.begin() as conn:
+            done = conn.execute(alert_outbox.update().where(
+                alert_outbox.c.rule == rule, alert_outbox.c.story_id == story,
+                alert_outbox.c.status != "sent").values(status="sent", sent_at=sent_at)).rowcount
+            inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
+                "rule": rule, "story_id": story, "article_id": article, "mode": marker.get("mode") or "immediate",
+                "status": "sent", "matched_at": matched_at, "sent_at": sent_at,
+            }).returning(alert_outbox.c.id)).first()
+        counts["restored" if inserted or done else "known"] += 1
+    return dict(counts)
