@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.throughput import drop_pg, fresh_pg  # noqa: E402
 from steppewatch import dedup  # noqa: E402
+from steppewatch.archive import Archive  # noqa: E402
 from steppewatch.index import Index, url_hash  # noqa: E402
 from steppewatch.models import Article, article_id, content_hash  # noqa: E402
 from steppewatch.store import LocalStore  # noqa: E402
@@ -237,7 +238,7 @@ def measure(index: Index, articles: list[Article], store: LocalStore, raw: bytes
     for article in articles:
         t0 = time.perf_counter()
         if index.should_fetch(article.url):
-            committed = index.commit(article, raw, store)
+            committed = Archive(index, store).commit(article, raw)
             joined += committed.story_id != article.id
         times.append(time.perf_counter() - t0)
     return times, joined

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from pipelines.extract import extract_page
+from steppewatch.archive import Archive  # noqa: E402
 from steppewatch.index import Index
 from steppewatch.models import Article
 from steppewatch.registry import Site
@@ -116,7 +117,7 @@ def _stories(order: list[Article]) -> dict[str, str]:
         index = Index(f"sqlite:///{tmp}/index.sqlite")
         store = LocalStore(Path(tmp) / "store")
         for article in order:
-            index.commit(article, b"<html></html>", store)
+            Archive(index, store).commit(article, b"<html></html>")
         stories = index.stories()
         index.engine.dispose()
     return stories

@@ -21,10 +21,11 @@ from scrapy.exceptions import DropItem
 
 from pipelines.extract import discovery_links, extract_page
 from spiders.news import FetchedPage
+from steppewatch.archive import Archive, Outcome
+from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.errors import IndexUnavailable
-from steppewatch.index import Index, Outcome, shared_index
 from steppewatch.models import Article, Listed, Rejection, RejectReason
-from steppewatch.store import Store, open_store, redact_text
+from steppewatch.store import redact_text
 from steppewatch.windows import Window
 
 logger = logging.getLogger(__name__)
@@ -124,21 +125,21 @@ class StorePipeline:
 
     A transient fault of the store or the index (S3 or PostgreSQL unreachable, a
     connection lost) is retried ``STORE_RETRY_TIMES`` times with exponential backoff from
-    ``STORE_RETRY_BACKOFF`` seconds; ``Index.commit`` is one transaction with the objects
-    written first, so a failed attempt leaves no index row and the next attempt (or the
-    next run) starts clean. An article still not stored is counted (``sw/not_stored``,
-    ``sw/store_errors/<kind>``) and dropped; after ``STORE_MAX_CONSECUTIVE_FAILURES`` in a
-    row the crawl closes (``store_unavailable``) instead of fetching pages it cannot keep.
+    ``STORE_RETRY_BACKOFF`` seconds; ``Archive.commit`` writes new objects first, commits
+    the index, and only then deletes or rewrites, so a failed attempt leaves no index row
+    pointing at a missing object and the next attempt (or the next run) completes it. An
+    article still not stored is counted (``sw/not_stored``, ``sw/store_errors/<kind>``) and
+    dropped; after ``STORE_MAX_CONSECUTIVE_FAILURES`` in a row the crawl closes
+    (``store_unavailable``) instead of fetching pages it cannot keep.
 
     The store keys a run writes and deletes go to ``STORE_KEYS_LOG`` (a file, one
     ``+key`` or ``-key`` per line) for the run's manifest, not into memory: a year's
     backfill writes millions of them.
     """
 
-    def __init__(self, store: Store, index: Index, crawler: Any, keys_log: str | None = None,
+    def __init__(self, crawler: Any, archive: Archive | None = None, keys_log: str | None = None,
                  retry_times: int = 3, retry_backoff: float = 1.0, max_consecutive_failures: int = 5) -> None:
-        self.store = store
-        self.index = index
+        self.archive = archive  # the crawler's (CrawlArchive), taken when the spider opens if not given
         self.crawler = crawler
         self.keys_log = open(keys_log, "a", encoding="utf-8") if keys_log else None  # noqa: SIM115
         self.retry_times = retry_times
@@ -150,9 +151,15 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
         settings = crawler.settings
-        return cls(open_store(settings.get("STORE_URI", "data/store")), shared_index(crawler), crawler,
-                   settings.get("STORE_KEYS_LOG"), settings.getint("STORE_RETRY_TIMES", 3),
+        return cls(crawler, None, settings.get("STORE_KEYS_LOG"), settings.getint("STORE_RETRY_TIMES", 3),
                    settings.getfloat("STORE_RETRY_BACKOFF", 1.0), settings.getint("STORE_MAX_CONSECUTIVE_FAILURES", 5))
+
+    def open_spider(self) -> None:
+        if self.archive is None:
+            extension = self.crawler.get_extension(CrawlArchive)
+            if extension is None:
+                raise RuntimeError("StorePipeline needs the CrawlArchive extension (EXTENSIONS)")
+            self.archive = extension.archive
 
     def close_spider(self) -> None:
         if self.keys_log is not None:
@@ -165,7 +172,7 @@ class StorePipeline:
         stats = self.crawler.stats
         for attempt in itertools.count():
             try:
-                result = self.index.commit(article, item.raw, self.store, extra_urls=item.urls)
+                result = self.archive.commit(article, item.raw, extra_urls=item.urls)
                 break
             except Exception as exc:  # every failure is counted; only transient ones are retried
                 kind, transient = store_error_kind(exc)

@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from spiders.discovery import Entry, Parsed, parse_feed, parse_listing, parse_sitemap
-from steppewatch.index import Index, shared_index
+from steppewatch.crawl_archive import CrawlArchive
+from steppewatch.index import Index
 from steppewatch.models import Listed
 from steppewatch.registry import Listing, Site, Source
 from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
@@ -144,9 +146,15 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS", 50))
         kwargs.setdefault("reprocess", settings.getbool("NEWS_REPROCESS", False))
         kwargs.setdefault("shard", parse_shard(settings.get("NEWS_SHARD") or "0/1"))
-        if settings.getbool("DEDUP_ENABLED", True):
-            kwargs.setdefault("index", shared_index(crawler))
-        return super().from_crawler(crawler, *args, **kwargs)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if settings.getbool("DEDUP_ENABLED", True) and spider.index is None:
+            # the extensions are made after the spider: take the archive's index once they are
+            crawler.signals.connect(spider._take_index, signal=signals.engine_started)
+        return spider
+
+    def _take_index(self) -> None:
+        extension = self.crawler.get_extension(CrawlArchive)
+        self.index = extension.index if extension is not None else None
 
     # -- stats -----------------------------------------------------------------
     def inc(self, key: str, count: int = 1) -> None:

@@ -343,6 +343,7 @@ def _declared_url(body: bytes) -> str | None:
 # -- index and store maintenance ----------------------------------------------------------------
 def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.alerts.outbox import restore_delivered
+    from steppewatch.archive import Archive
     from steppewatch.index import Index
     from steppewatch.records import RecordReader
     from steppewatch.store import open_store
@@ -350,7 +351,7 @@ def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config.store)
     index = Index(config.index)
     reader = RecordReader(store)
-    counts = index.rebuild(store, reader)
+    counts = Archive(index, store).rebuild(reader)
     # what was sent is known to the store as well: an index rebuilt after a loss sends nothing twice
     counts["alerts_marked_sent"] = restore_delivered(index, store, reader).get("restored", 0)
     reader.report()

@@ -72,6 +72,8 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "STORE_RETRY_BACKOFF": 1.0,
         "STORE_MAX_CONSECUTIVE_FAILURES": 5,
         "ITEM_PIPELINES": dict(PIPELINES),
+        # the archive (index + store) shared by the spider and the pipelines
+        "EXTENSIONS": {"steppewatch.crawl_archive.CrawlArchive": 100},
         "STORE_URI": config.store,
         "INDEX_URL": config.index,
         "DEDUP_ENABLED": True,

@@ -13,6 +13,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
+from steppewatch.db import metadata
+
+site_health = sa.Table(
+    "site_health", metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("empty_runs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejection_rate", sa.Float),
+    sa.Column("incident", sa.String(32)),
+    sa.Column("detail", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 EMPTY_RUNS = int(os.environ.get("STEPPEWATCH_HEALTH_EMPTY_RUNS", "6"))
 MIN_FETCHED = 5  # a rejection rate of 2 pages out of 3 says nothing
 
@@ -68,14 +82,12 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str],
 
     ``env`` configures the mailer (``STEPPEWATCH_SMTP_URL``…), os.environ by default.
     """
-    import sqlalchemy as sa
-
     from steppewatch.alerts.mail import _message, mailer_from_env
     from steppewatch.index import Index
-    from steppewatch.index import site_health as table
 
     index = Index(index_url)
     with index.engine.begin() as conn:
+        table = site_health
         row = conn.execute(sa.select(table).where(table.c.site == run["site"])).first()
         state = Health(run["site"], row.empty_runs, row.rejection_rate, row.incident, row.detail) if row else \
             Health(run["site"])

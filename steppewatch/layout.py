@@ -6,6 +6,7 @@ One module owns the layout so that writers and readers cannot drift apart:
 - ``raw/site=<id>/date=<D>/<article id>.html.gz`` — the page it was extracted from;
 - ``aliases/site=<id>/date=<D>/<article id>.json`` — a copy of an earlier article's text;
 - ``versions/site=<id>/date=<D>/<article id>/v<N>.json|html.gz`` — a record's earlier versions;
+- ``staging/site=<id>/date=<D>/<article id>/v<N>.json|html.gz`` — a new version until its commit lands;
 - ``datasets/articles/site=<id>/date=<D>/part-0.parquet`` — exports;
 - ``delivered/rule=<rule hash>/<story id>.json`` — an alert that was sent (so the store alone
   knows what was delivered, whatever happens to the index).
@@ -21,6 +22,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from steppewatch.models import Article
 
 RECORD_PREFIXES = ("articles/", "aliases/")
 
@@ -50,6 +55,11 @@ def alias_key(site: str, day: str, article_id: str) -> str:
 
 def version_key(site: str, day: str, article_id: str, version: int, suffix: str) -> str:
     return check_key(f"versions/site={site}/date={day}/{article_id}/v{version}.{suffix}")
+
+
+def staging_key(site: str, day: str, article_id: str, version: int, suffix: str) -> str:
+    """Where a new version waits until the index commits it (then it moves over the record)."""
+    return check_key(f"staging/site={site}/date={day}/{article_id}/v{version}.{suffix}")
 
 
 def dataset_key(site: str, day: str) -> str:
@@ -101,6 +111,12 @@ def site_of_key(key: str) -> str | None:
         if part.startswith("site="):
             return part.removeprefix("site=")
     return None
+
+
+def storage_day(article: Article) -> str:
+    """The UTC day an article is filed under: its publication date, else its fetch date."""
+    when = article.published_dt or datetime.fromisoformat(article.fetched_at or datetime.now(UTC).isoformat())
+    return when.astimezone(UTC).date().isoformat()
 
 
 def window_days(since: datetime, until: datetime) -> tuple[date, date] | None:

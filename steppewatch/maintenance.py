@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pipelines.extract import extract_page
+from steppewatch.archive import Archive
 from steppewatch.index import Index
 from steppewatch.layout import dataset_key, parse_record_key, raw_key, site_prefix, window_days
 from steppewatch.models import Listed, Rejection
@@ -39,6 +40,7 @@ def reprocess(store: Store, index: Index, registry: Registry, since: datetime, u
     """
     counts: Counter[str] = Counter()
     reader = reader or RecordReader(store)
+    archive = Archive(index, store)
     known = {s.id: s for s in registry.sites}
     days = window_days(since, until)
     if days is None:
@@ -73,7 +75,7 @@ def reprocess(store: Store, index: Index, registry: Registry, since: datetime, u
             counts["unchanged"] += 1
             continue
         result.source = record.get("source") or {}
-        committed = index.commit(result, raw, store)
+        committed = archive.commit(result, raw)
         counts[committed.outcome.value] += 1
     return dict(counts)
 

@@ -16,6 +16,7 @@ import yaml
 from steppewatch.alerts.mail import DirectoryMailer, SMTPMailer
 from steppewatch.alerts.outbox import Outbox
 from steppewatch.alerts.rules import load_rules
+from steppewatch.archive import Archive
 from steppewatch.index import Index
 from steppewatch.store import LocalStore
 from tests.conftest import SMTPSink, free_port
@@ -141,7 +142,7 @@ def _article(store: LocalStore, index: Index, title: str, text: str, site: str =
     art = Article(id=article_id(url), url=url, canonical_url=url, site=site, title=title, text=text,
                   published=published, date_source="page", language="en", fetched_at=datetime.now(UTC).isoformat(),
                   http_status=200, content_hash=content_hash(text))
-    return index.commit(art, b"<html></html>", store).keys[1]
+    return Archive(index, store).commit(art, b"<html></html>").keys[1]
 
 
 def test_headers_cannot_be_injected_and_html_is_escaped(smtp: SMTPSink, tmp_path: Path) -> None:
@@ -231,10 +232,10 @@ def test_an_update_that_newly_matches_alerts_once(tmp_path: Path) -> None:
     art = Article(id=article_id(url), url=url, canonical_url=url, site="steppe_times", title="Harvest", text=text,
                   published="2024-12-03T10:00:00Z", date_source="page", language="en",
                   fetched_at=datetime.now(UTC).isoformat(), http_status=200, content_hash=content_hash(text))
-    key = index.commit(art, b"v1", store).keys[1]
+    key = Archive(index, store).commit(art, b"v1").keys[1]
     assert outbox.match_keys([key]).get("new_matches", 0) == 0
     edited = text + "\nUpdate: uranium output also rose."
-    result = index.commit(replace(art, text=edited, content_hash=content_hash(edited)), b"v2", store)
+    result = Archive(index, store).commit(replace(art, text=edited, content_hash=content_hash(edited)), b"v2")
     assert outbox.match_keys([k for k in result.keys if k.startswith("articles/")])["new_matches"] == 1
     assert outbox.match_keys([key]) == {"examined": 1, "already_matched": 1}  # seen again: no second row
     assert outbox.send(DirectoryMailer(tmp_path / "mail")) == {"immediate_sent": 1}
@@ -259,7 +260,8 @@ def test_rows_of_one_story_send_one_message_and_an_unindexed_record_none(smtp: S
     # never landed: one message, for the story, naming a record that is there
     import sqlalchemy as sa
 
-    from steppewatch.index import alert_outbox, articles
+    from steppewatch.alerts.outbox import alert_outbox
+    from steppewatch.db import articles
 
     outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Astana", "recipients": ["a@example.org"]}])
     first = _article(store, index, "Astana talks resume", _distinct(0))

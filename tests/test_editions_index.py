@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from steppewatch.archive import Archive
 from steppewatch.index import Index
 from steppewatch.models import Article
 from steppewatch.store import LocalStore
@@ -72,7 +73,7 @@ def test_english_and_russian_editions_are_one_story_in_either_order(index: Index
                                                                      order: tuple[str, str]) -> None:
     store = LocalStore(tmp_path / "s")
     pages = trio()
-    results = [index.commit(pages[lang], b"<html></html>", store) for lang in order]
+    results = [Archive(index, store).commit(pages[lang], b"<html></html>") for lang in order]
     stories = index.stories()
     assert stories[pages["en"].id] == stories[pages["ru"].id] == pages["ru"].id  # the earlier publication
     assert results[-1].story_id == pages["ru"].id
@@ -83,16 +84,16 @@ def test_english_and_russian_editions_are_one_story_in_either_order(index: Index
 def test_alert_rows_follow_the_join(index: Index, tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from steppewatch.index import alert_outbox
+    from steppewatch.alerts.outbox import alert_outbox
 
     store = LocalStore(tmp_path / "s")
     pages = trio()
-    index.commit(pages["en"], b"", store)
+    Archive(index, store).commit(pages["en"], b"")
     with index.engine.begin() as conn:
         conn.execute(alert_outbox.insert().values(rule="Astana talks", story_id=pages["en"].id,
                                                   article_id=pages["en"].id, mode="immediate", status="pending",
                                                   matched_at=sa.func.now()))
-    index.commit(pages["ru"], b"", store)
+    Archive(index, store).commit(pages["ru"], b"")
     with index.engine.connect() as conn:
         assert conn.execute(sa.select(alert_outbox.c.story_id)).scalars().all() == [pages["ru"].id]
 
@@ -101,15 +102,15 @@ def test_one_sided_shared_and_same_language_alternates_do_not_join(index: Index,
     store = LocalStore(tmp_path / "s")
     story, bad = trio(), traps(trio())
     for article in [*bad.values(), *story.values()]:
-        index.commit(article, b"", store)
+        Archive(index, store).commit(article, b"")
     stories = index.stories()
     assert len({stories[a.id] for a in story.values()}) == 1
     assert all(stories[a.id] == a.id for a in bad.values())
     # two Russian pages declaring each other (a mobile copy's template) join nothing here
     desk = edition("/ru/news/2024/12/05/tariff/", 7, "ru", {f"{SITE}/ru/m/tariff/": "ru"}, "2024-12-05T10:00:00+05:00")
     mobile = edition("/ru/m/tariff/", 8, "ru", {desk.canonical_url: "ru"}, "2024-12-05T10:00:00+05:00")
-    index.commit(desk, b"", store)
-    assert index.commit(mobile, b"", store).story_id == mobile.id
+    Archive(index, store).commit(desk, b"")
+    assert Archive(index, store).commit(mobile, b"").story_id == mobile.id
 
 
 def test_editions_far_apart_in_time_do_not_join(index: Index, tmp_path: Path) -> None:
@@ -117,18 +118,18 @@ def test_editions_far_apart_in_time_do_not_join(index: Index, tmp_path: Path) ->
     store = LocalStore(tmp_path / "s")
     ru = edition("/ru/123/", 0, "ru", {f"{SITE}/en/123/": "en"}, "2024-12-03T10:00:00+05:00")
     en = edition("/en/123/", 1, "en", {f"{SITE}/ru/123/": "ru"}, "2023-02-11T10:00:00+05:00")
-    index.commit(ru, b"", store)
-    assert index.commit(en, b"", store).story_id == en.id
+    Archive(index, store).commit(ru, b"")
+    assert Archive(index, store).commit(en, b"").story_id == en.id
 
 
 def test_reindex_restores_declared_editions(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     pages = trio()
     first = Index(f"sqlite:///{tmp_path}/a.sqlite")
-    first.commit(pages["en"], b"", store)
+    Archive(first, store).commit(pages["en"], b"")
     second = Index(f"sqlite:///{tmp_path}/b.sqlite")
-    assert second.rebuild(store) == {"records": 1, "aliases": 0}
-    second.commit(pages["ru"], b"", store)  # joins through the English record's restored declarations
+    assert Archive(second, store).rebuild() == {"records": 1, "aliases": 0}
+    Archive(second, store).commit(pages["ru"], b"")  # joins through the English record's restored declarations
     assert second.stories()[pages["en"].id] == pages["ru"].id
 
 
@@ -136,11 +137,11 @@ def test_old_records_without_editions_still_load(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     pages = trio()
     index = Index(f"sqlite:///{tmp_path}/a.sqlite")
-    key = index.commit(pages["en"], b"", store).keys[1]
+    key = Archive(index, store).commit(pages["en"], b"").keys[1]
     record = json.loads(store.get(key))
     del record["editions"]
     store.put(key, json.dumps(record).encode(), "application/json")
-    assert Index(f"sqlite:///{tmp_path}/b.sqlite").rebuild(store)["records"] == 1
+    assert Archive(Index(f"sqlite:///{tmp_path}/b.sqlite"), store).rebuild()["records"] == 1
 
 
 ALL = [*trio(), *traps(trio())]
@@ -157,7 +158,7 @@ def test_any_order_gives_one_story_per_article_and_traps_apart(order: list[str],
         for n, chunk in enumerate(order[i::runs] for i in range(runs)):
             index = Index(f"sqlite:///{tmp}/index.sqlite")
             for name in chunk:
-                index.commit(pages[name], f"<html>{n}</html>".encode(), store)
+                Archive(index, store).commit(pages[name], f"<html>{n}</html>".encode())
             index.engine.dispose()
         stories = Index(f"sqlite:///{tmp}/index.sqlite").stories()
     assert {stories[a.id] for a in story.values()} == {story["ru"].id}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from steppewatch.index import FetchPolicy, Index, Outcome
+from steppewatch.archive import Archive, Outcome
+from steppewatch.index import FetchPolicy, Index
 from steppewatch.models import Article, article_id, content_hash
 from steppewatch.store import LocalStore
 
@@ -40,11 +41,11 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Index:
 def test_store_once_then_unchanged(index: Index, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     a = make("http://steppe-times.test/a/", seed_text(0))
-    first = index.commit(a, b"<html>a</html>", store)
+    first = Archive(index, store).commit(a, b"<html>a</html>")
     assert first.outcome == Outcome.STORED and first.story_id == a.id
     listing = {k: (tmp_path / "s" / k).stat().st_mtime_ns for k in store.list()}
     assert len(listing) == 2
-    again = index.commit(replace(a, fetched_at=datetime.now(UTC).isoformat()), b"<html>a</html>", store)
+    again = Archive(index, store).commit(replace(a, fetched_at=datetime.now(UTC).isoformat()), b"<html>a</html>")
     assert again.outcome == Outcome.UNCHANGED and again.keys == ()
     assert {k: (tmp_path / "s" / k).stat().st_mtime_ns for k in store.list()} == listing
     record = json.loads(store.get(first.keys[1]))
@@ -56,8 +57,8 @@ def test_same_text_elsewhere_is_an_alias(index: Index, tmp_path: Path) -> None:
     a = make("http://kazinfo.test/ru/x", seed_text(1), site="kazinfo")
     b = make("http://dala-news.test/ru/news/x/", seed_text(1).replace("\n", "\n\n"), site="dala_news")
     assert a.content_hash == b.content_hash  # normalised text is the same
-    index.commit(a, b"a", store)
-    result = index.commit(b, b"b", store)
+    Archive(index, store).commit(a, b"a")
+    result = Archive(index, store).commit(b, b"b")
     assert result.outcome == Outcome.ALIAS and result.alias_of == a.id and result.story_id == a.id
     alias = json.loads(store.get(result.keys[0]))
     assert alias["alias_of"] == a.id and "text" not in alias
@@ -70,8 +71,8 @@ def test_the_earlier_publication_holds_the_record_whatever_the_order(index: Inde
     store = LocalStore(tmp_path / "s")
     later = make("http://dala-news.test/ru/news/x/", seed_text(1), site="dala_news", published="2024-12-05T10:00:00Z")
     earlier = make("http://kazinfo.test/ru/x", seed_text(1), site="kazinfo", published="2024-12-04T09:00:00Z")
-    assert index.commit(later, b"later", store).outcome == Outcome.STORED
-    result = index.commit(earlier, b"earlier", store)
+    assert Archive(index, store).commit(later, b"later").outcome == Outcome.STORED
+    result = Archive(index, store).commit(earlier, b"earlier")
     assert result.outcome == Outcome.STORED and result.deleted
     assert [k.split("/")[1] for k in store.list("articles/")] == ["site=kazinfo"]
     assert [k.split("/")[1] for k in store.list("aliases/")] == ["site=dala_news"]
@@ -80,16 +81,16 @@ def test_the_earlier_publication_holds_the_record_whatever_the_order(index: Inde
     assert alias["alias_of"] == earlier.id and alias["story_id"] == result.story_id
     assert index.counts()["articles"] == 1 and index.counts()["aliases"] == 1
     third = make("http://steppe-times.test/ru/x", seed_text(1), site="steppe_times", published="2024-12-06T00:00:00Z")
-    assert index.commit(third, b"third", store).alias_of == earlier.id
+    assert Archive(index, store).commit(third, b"third").alias_of == earlier.id
 
 
 def test_changed_text_becomes_a_new_version(index: Index, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     a = make("http://steppe-times.test/a/", seed_text(0))
-    first = index.commit(a, b"<html>v1</html>", store)
+    first = Archive(index, store).commit(a, b"<html>v1</html>")
     edited_text = seed_text(0) + "\nUpdate: the Kremlin declined to comment."
     edited = replace(a, text=edited_text, content_hash=content_hash(edited_text))
-    result = index.commit(edited, b"<html>v2</html>", store)
+    result = Archive(index, store).commit(edited, b"<html>v2</html>")
     assert result.outcome == Outcome.UPDATED
     record = json.loads(store.get(first.keys[1]))
     assert record["version"] == 2 and record["updated"] is True and "declined to comment" in record["text"]
@@ -116,10 +117,10 @@ def test_near_duplicates_share_a_story_and_other_stories_do_not(index: Index, tm
     other = make("http://steppe-times.test/korybko/", seed_text(1), published="2024-12-03T12:00:00+05:00")
     far = make("http://silkroad-review.test/dubnov-much-later/", _spin(seed_text(0)) + "\nMonths later.",
                site="silkroad_review", published="2025-03-01T08:00:00Z")
-    s1 = index.commit(original, b"1", store).story_id
-    assert index.commit(spun, b"2", store).story_id == s1
-    assert index.commit(other, b"3", store).story_id == other.id != s1
-    assert index.commit(far, b"4", store).story_id == far.id  # a week either side, not months
+    s1 = Archive(index, store).commit(original, b"1").story_id
+    assert Archive(index, store).commit(spun, b"2").story_id == s1
+    assert Archive(index, store).commit(other, b"3").story_id == other.id != s1
+    assert Archive(index, store).commit(far, b"4").story_id == far.id  # a week either side, not months
 
 
 def test_fetch_policy(tmp_path: Path) -> None:
@@ -128,15 +129,15 @@ def test_fetch_policy(tmp_path: Path) -> None:
     now = datetime.now(UTC)
     old = make("http://steppe-times.test/old/", seed_text(0))
     fresh = make("http://steppe-times.test/fresh/", seed_text(1), published=(now - timedelta(hours=1)).isoformat())
-    index.commit(old, b"x", store, extra_urls=["http://steppe-times.test/old-redirect/"])
-    index.commit(fresh, b"y", store)
+    Archive(index, store).commit(old, b"x", extra_urls=["http://steppe-times.test/old-redirect/"])
+    Archive(index, store).commit(fresh, b"y")
     assert index.should_fetch("http://steppe-times.test/new/")
     assert not index.should_fetch(old.url) and not index.should_fetch("http://steppe-times.test/old-redirect/")
     assert index.should_fetch(old.url, reprocess=True)
     assert not index.should_fetch(fresh.url, now=now)  # just checked
     later = now + timedelta(hours=7)
     assert index.should_fetch(fresh.url, now=later)  # recent, rested: re-check once for edits
-    index.commit(fresh, b"y", store)  # the re-check found the same text
+    Archive(index, store).commit(fresh, b"y")  # the re-check found the same text
     assert not index.should_fetch(fresh.url, now=later + timedelta(hours=7))
     assert not index.should_fetch(fresh.url, now=now + timedelta(hours=60))
 
@@ -145,18 +146,18 @@ def test_story_id_is_the_earliest_publication_whatever_the_order(index: Index, t
     """Found late, an earlier publication gives the story its id; records and alert rows follow."""
     import sqlalchemy as sa
 
-    from steppewatch.index import alert_outbox
+    from steppewatch.alerts.outbox import alert_outbox
 
     store = LocalStore(tmp_path / "s")
     original = make("http://steppe-times.test/dubnov/", seed_text(0), published="2024-12-03T08:00:00Z")
     spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
                 published="2024-12-04T08:00:00Z")
-    first = index.commit(spun, b"2", store)
+    first = Archive(index, store).commit(spun, b"2")
     assert first.story_id == spun.id
     with index.engine.begin() as conn:  # the story already alerted a rule under its first id
         conn.execute(alert_outbox.insert().values(rule="r", story_id=spun.id, article_id=spun.id, mode="immediate",
                                                   status="sent", matched_at=datetime.now(UTC)))
-    second = index.commit(original, b"1", store)
+    second = Archive(index, store).commit(original, b"1")
     assert second.outcome == Outcome.STORED and second.story_id == original.id
     assert index.stories() == {spun.id: original.id, original.id: original.id}
     records = {json.loads(p.read_text())["id"]: json.loads(p.read_text()) for p in (tmp_path / "s").rglob("*.json")}
@@ -178,10 +179,10 @@ def test_band_key_migration_keeps_every_row_both_ways(index: Index, tmp_path: Pa
 
     store = LocalStore(tmp_path / "s")
     original = make("http://steppe-times.test/dubnov/", seed_text(0))
-    index.commit(original, b"1", store)
-    index.commit(make("http://steppe-times.test/korybko/", seed_text(1)), b"2", store)
+    Archive(index, store).commit(original, b"1")
+    Archive(index, store).commit(make("http://steppe-times.test/korybko/", seed_text(1)), b"2")
     changed = make(original.url, seed_text(0) + "\nUpdated: the talks resume on Monday.")
-    index.commit(changed, b"3", store)  # a new version: its old band rows are deleted by key, day included
+    Archive(index, store).commit(changed, b"3")  # a new version: its old band rows are deleted by key, day included
 
     def band_rows() -> list[tuple]:
         with index.engine.connect() as conn:
@@ -203,4 +204,4 @@ def test_band_key_migration_keeps_every_row_both_ways(index: Index, tmp_path: Pa
         assert key_columns() == key and band_rows() == before
     spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
                 published="2024-12-04T08:00:00Z")
-    assert index.commit(spun, b"4", store).story_id == original.id
+    assert Archive(index, store).commit(spun, b"4").story_id == original.id

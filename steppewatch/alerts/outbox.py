@@ -21,15 +21,51 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from steppewatch.alerts.mail import Mailer, StoryItem, digest_message, story_message
 from steppewatch.alerts.rules import RuleSet
 from steppewatch.alerts.schedule import last_period
-from steppewatch.index import Index, _insert_ignore, _utc, alert_outbox, articles
+from steppewatch.db import articles, insert_ignore, metadata, utc
+from steppewatch.index import Index
 from steppewatch.layout import RECORD_PREFIXES, delivered_key, parse_record_key, window_days
 from steppewatch.records import BadRecord, RecordReader
 from steppewatch.registry import Registry
 from steppewatch.store import Store
+
+alert_outbox = sa.Table(
+    "alert_outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("story_id", sa.String(16), nullable=False),
+    sa.Column("article_id", sa.String(16), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("matched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published", sa.DateTime(timezone=True)),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("snippet_text", sa.Text),
+    sa.Column("snippet_html", sa.Text),
+    sa.Column("batch", sa.String(250)),
+    sa.UniqueConstraint("rule", "story_id", name="uq_alert_rule_story"),
+)
+sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.mode)
+_outbox_peer = alert_outbox.alias("peer")
+
+
+def follow_story_merge(conn: Connection, primary: str, other: str) -> None:
+    """A rule's alert row follows its story into the story it joined (``Archive``'s merge hook,
+    in the merge's transaction), so a story renamed or joined does not alert again for what
+    it already alerted; a rule that already has a row for the joined story keeps that one."""
+    taken = sa.select(_outbox_peer.c.id).where(_outbox_peer.c.rule == alert_outbox.c.rule,
+                                               _outbox_peer.c.story_id == primary)
+    conn.execute(alert_outbox.update().where(alert_outbox.c.story_id == other, ~taken.exists())
+                 .values(story_id=primary))
+
 
 STALE_CLAIM = timedelta(minutes=15)
 
@@ -100,10 +136,10 @@ class Outbox:
             elif backfill:
                 mode, status = rule.mode, "held"
             with self.index.engine.begin() as conn:
-                inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
+                inserted = conn.execute(insert_ignore(conn, alert_outbox, {
                     "rule": rule.name, "story_id": record.get("story_id") or record["id"],
                     "article_id": record["id"], "mode": mode, "status": status, "matched_at": now,
-                    "published": _utc(datetime.fromisoformat(record["published"])) if record.get("published")
+                    "published": utc(datetime.fromisoformat(record["published"])) if record.get("published")
                     else None,
                     "occurrences": match.occurrences, "snippet_text": match.snippet_text,
                     "snippet_html": match.snippet_html, "batch": batch if mode == "summary" else None,
@@ -114,7 +150,7 @@ class Outbox:
                           sites: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """(key, record) of the stored records published in [since, until): the instant, not the
         day. A record without a publication time counts at its fetch time, the time it is filed
-        under (``index.storage_day``). Keys are filed by that time's UTC day, so only the
+        under (``layout.storage_day``). Keys are filed by that time's UTC day, so only the
         window's days are read."""
         since, until = since.astimezone(UTC), until.astimezone(UTC)
         days = window_days(since, until)
@@ -247,7 +283,7 @@ class Outbox:
         now = datetime.now(UTC).isoformat()
         for row in rows:
             marker = {"rule": row.rule, "story_id": row.story_id, "article_id": row.article_id, "mode": row.mode,
-                      "sent_at": now, "matched_at": _utc(row.matched_at).isoformat() if row.matched_at else now}
+                      "sent_at": now, "matched_at": utc(row.matched_at).isoformat() if row.matched_at else now}
             self.store.put(delivered_key(row.rule, row.story_id), json.dumps(marker).encode("utf-8"),
                            "application/json")
 
@@ -286,15 +322,15 @@ class Outbox:
             if mode == "digest":
                 assert rule.schedule is not None
                 start, end = last_period(rule.schedule, rule.timezone, now)
-                due = [r for r in group if _utc(r.matched_at) < end]
+                due = [r for r in group if utc(r.matched_at) < end]
                 label = f"{start.isoformat()} … {end.isoformat()}"
             else:  # backfill summary
                 due = group
-                days = sorted(_utc(r.published).date().isoformat() for r in group if r.published)
+                days = sorted(utc(r.published).date().isoformat() for r in group if r.published)
                 label = f"{days[0]} … {days[-1]}" if days else "backfill"
             if not due:
                 continue
-            due.sort(key=lambda r: (_utc(r.published) or datetime.min.replace(tzinfo=UTC)), reverse=True)
+            due.sort(key=lambda r: (utc(r.published) or datetime.min.replace(tzinfo=UTC)), reverse=True)
             key = f"{rule.name}/{mode}/{label}/{len(due)}"
             outcome = self._deliver(mailer, due, lambda due=due, label=label, key=key, rule=rule: digest_message(
                 rule.name, rule.recipients, [self._item(r) for r in due], label, key))
@@ -327,7 +363,7 @@ def restore_delivered(index: Index, store: Store, reader: RecordReader) -> dict[
             done = conn.execute(alert_outbox.update().where(
                 alert_outbox.c.rule == rule, alert_outbox.c.story_id == story,
                 alert_outbox.c.status != "sent").values(status="sent", sent_at=sent_at)).rowcount
-            inserted = conn.execute(_insert_ignore(conn, alert_outbox, {
+            inserted = conn.execute(insert_ignore(conn, alert_outbox, {
                 "rule": rule, "story_id": story, "article_id": article, "mode": marker.get("mode") or "immediate",
                 "status": "sent", "matched_at": matched_at, "sent_at": sent_at,
             }).returning(alert_outbox.c.id)).first()

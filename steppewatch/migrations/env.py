@@ -1,11 +1,16 @@
-"""Alembic environment: migrations run on the connection steppewatch hands over."""
+"""Alembic environment: migrations run on the connection steppewatch hands over.
+
+The migrations are written by hand (``op.*``); ``target_metadata`` (the archive's tables)
+matters only to ``alembic revision --autogenerate``, which would also need the outbox and
+health modules imported for their tables.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from steppewatch.index import metadata
+from steppewatch.db import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

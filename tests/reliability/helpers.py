@@ -151,7 +151,7 @@ def assert_store_and_index_agree(store_uri: str, index_url: str, orphan_raw_page
     without its record (objects are written first, the rows then rolled back); the
     rerun writes it again under the same key. It hides nothing.
     """
-    from steppewatch.index import articles
+    from steppewatch.db import articles
     from steppewatch.store import open_store
 
     store = open_store(store_uri)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from steppewatch.archive import Archive
 from steppewatch.index import Index
 from steppewatch.layout import article_key
 from steppewatch.records import RecordReader
@@ -81,12 +82,12 @@ def test_reindex_swaps_at_once_and_keeps_what_a_crawl_stored_beside_it(tmp_path:
     url = f"sqlite:///{tmp_path}/index.sqlite"
     index = Index(url)
     for n in range(4):
-        index.commit(make(f"https://steppe-times.test/news/{n}", seed_text(n)), b"<html></html>", store)
+        Archive(index, store).commit(make(f"https://steppe-times.test/news/{n}", seed_text(n)), b"<html></html>")
     before = index.counts()
 
     # a failure half-way through the rebuild (the process killed, the disk full…): the old index stays
     calls = {"n": 0}
-    restore = Index._restore
+    restore = Index.restore
 
     def failing(self: Index, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         calls["n"] += 1
@@ -94,12 +95,12 @@ def test_reindex_swaps_at_once_and_keeps_what_a_crawl_stored_beside_it(tmp_path:
             raise RuntimeError("disk full")
         restore(self, *args, **kwargs)
 
-    Index._restore = failing  # type: ignore[method-assign]
+    Index.restore = failing  # type: ignore[method-assign]
     try:
         with pytest.raises(RuntimeError):
-            Index(url).rebuild(store)
+            Archive(Index(url), store).rebuild()
     finally:
-        Index._restore = restore  # type: ignore[method-assign]
+        Index.restore = restore  # type: ignore[method-assign]
     assert Index(url).counts() == before, "a failed rebuild leaves the index as it was"
 
     # a crawl storing an article after the rebuild listed the store: the swap still holds it
@@ -110,11 +111,11 @@ def test_reindex_swaps_at_once_and_keeps_what_a_crawl_stored_beside_it(tmp_path:
             keys = super().list(prefix)
             Listing.lists += 1
             if Listing.lists == 2:  # the first listing of aliases/: every record was listed by now
-                Index(url).commit(make("https://steppe-times.test/news/5", seed_text(4)), b"<html></html>", store)
+                Archive(Index(url), store).commit(make("https://steppe-times.test/news/5", seed_text(4)), b"<html></html>")
             return keys
 
     reader = RecordReader(store)
-    counts = Index(url).rebuild(Listing(tmp_path / "store"), reader)
+    counts = Archive(Index(url), Listing(tmp_path / "store")).rebuild(reader)
     assert counts["records"] == 5 and not reader.skipped
     assert Index(url).counts()["articles"] == before["articles"] + 1
 

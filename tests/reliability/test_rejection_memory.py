@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from steppewatch.archive import Archive
 from steppewatch.index import FetchPolicy, Index, rejection_schedule
 from steppewatch.replay import ReplayServer
 from tests.reliability.helpers import (
@@ -235,7 +236,7 @@ def test_every_url_form_is_remembered_and_storing_an_article_at_any_of_them_forg
     article = Article(id=article_id(canonical), url=landed, canonical_url=canonical, site="remember", title="t",
                       text=text, published="2024-12-03T10:00:00+00:00", date_source="page", language="en",
                       fetched_at=datetime.now(UTC).isoformat(), http_status=200, content_hash=content_hash(text))
-    index.commit(article, b"<html></html>", LocalStore(tmp_path / "store"), extra_urls=[asked])
+    Archive(index, LocalStore(tmp_path / "store")).commit(article, b"<html></html>", extra_urls=[asked])
     for url in (asked, landed, canonical):
         assert index.rejection(url) is None and index.skip_reason(url) == "already_stored", url
     assert index.remember_rejection([asked], "remember", "too_short") == 0, "a stored URL is not a rejection"

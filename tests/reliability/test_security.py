@@ -128,6 +128,7 @@ def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_
 
 def test_page_content_cannot_steer_store_keys_or_paths(tmp_path: Path) -> None:
     from pipelines.extract import extract_page
+    from steppewatch.archive import Archive
     from steppewatch.index import Index
     from steppewatch.layout import check_key
     from steppewatch.registry import adhoc_site
@@ -142,7 +143,7 @@ def test_page_content_cannot_steer_store_keys_or_paths(tmp_path: Path) -> None:
         page = article_html("http://steer.test/ok/", title, "2024-12-03T10:00:00+00:00", 30 + n).replace(
             'href="http://steer.test/ok/"', f'href="{canonical}"')
         article = extract_page(page.encode(), f"http://steer.test/a{n}/", site, content_type="text/html")
-        index.commit(article, page.encode(), store)
+        Archive(index, store).commit(article, page.encode())
     written = [p.relative_to(tmp_path / "store").as_posix() for p in (tmp_path / "store").rglob("*") if p.is_file()]
     assert len(written) == 6
     for key in written:
