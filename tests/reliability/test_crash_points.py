@@ -184,3 +184,49 @@ def test_a_commit_interrupted_at_any_step_then_run_again_ends_as_if_never_interr
             step += 1
     # every commit has at least its database commit; takeovers, versions and merges have more
     assert cases >= 20, cases
+
+
+class SlowStore(LocalStore):
+    """A store that takes its time: two writers of one URL surely overlap."""
+
+    def put(self, key: str, data: bytes, content_type: str, content_encoding: str | None = None,
+            metadata: dict[str, str] | None = None) -> None:
+        import time
+
+        time.sleep(0.3)
+        super().put(key, data, content_type, content_encoding, metadata)
+
+
+def _store_text(url: str, root: str, text: str, barrier: Any) -> None:
+    article = replace(make("http://steppe-times.test/same/", text), content_hash=content_hash(text),
+                      fetched_at=FETCHED)
+    archive = Archive(Index(url), SlowStore(Path(root)), on_merge=[])
+    barrier.wait()
+    archive.commit(article, text.encode())
+
+
+def test_two_processes_storing_one_url_with_different_texts_keep_both(pg_index_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL nothing locked an id that did not exist yet: both wrote their objects, one
+    insert failed, and the store kept the loser's text while the index had the winner's."""
+    import multiprocessing
+
+    Index(pg_index_url).engine.dispose()  # migrated once, before the race
+    texts = [seed_text(0), seed_text(1)]
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_store_text, args=(pg_index_url, str(tmp_path / "store"), t, barrier))
+             for t in texts]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    index = Index(pg_index_url)
+    with index.engine.connect() as conn:
+        (row,) = conn.execute(sa.select(articles)).all()
+    assert row.version == 2, "one became the record, the other its version"
+    record = json.loads((tmp_path / "store" / row.key).read_text("utf-8"))
+    assert record["content_hash"] == row.content_hash, "store and index agree"
+    (kept,) = [json.loads(p.read_text("utf-8")) for p in (tmp_path / "store").glob("versions/**/*.json")]
+    assert {record["text"], kept["text"]} == set(texts), "both texts are kept"
+    assert not [p for p in (tmp_path / "store").glob("staging/**/*") if p.is_file()], "nothing left half-way"
