@@ -44,6 +44,7 @@ from steppewatch.layout import (
     RECORD_PREFIXES,
     alias_key,
     article_key,
+    manifest_key,
     parse_record_key,
     raw_key,
     staging_key,
@@ -347,6 +348,13 @@ class Archive:
                     continue
                 counts["aliases" if sh is None else "records"] += 1
         return {**counts, **reader.counts()}
+
+
+def put_manifest(store: Store, run_id: str, manifest: dict[str, Any]) -> str:
+    """A run's manifest (what it wrote and deleted, its counts) under ``runs/<run id>.json``."""
+    key = manifest_key(run_id)
+    store.put(key, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
+    return key
 
 
 def _one_per_id(prepared: list[tuple[str, dict[str, Any], set[int] | None]],

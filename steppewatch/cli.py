@@ -427,6 +427,7 @@ def cmd_airflow(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.alerts.rules import RuleSet, alerts_path, load_rules, query_warnings
+    from steppewatch.layout import manifest_key
 
     if args.alerts_command == "check":
         rules = load_rules()
@@ -466,7 +467,7 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
         if (args.send_summary or args.summary_batch) and not args.backfill:
             raise UsageError("--send-summary and --summary-batch only apply with --backfill")
         if args.run:
-            manifest = json.loads(outbox.store.get(f"runs/{args.run}.json"))
+            manifest = json.loads(outbox.store.get(manifest_key(args.run)))
             counts = outbox.match_keys(manifest["keys_written"], backfill=args.backfill, summary=args.send_summary,
                                        batch=args.summary_batch)
         else:

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from steppewatch.archive import put_manifest
 from steppewatch.config import Config
-from steppewatch.layout import check_key, site_of_key
+from steppewatch.layout import site_of_key
 from steppewatch.registry import Site
 from steppewatch.store import Store, check_store, open_store, redact, redact_text
 
@@ -307,8 +308,7 @@ def _write_manifest(store: Store, summary: dict[str, Any], written: set[str], de
         "keys_written": sorted(written),
         "keys_deleted": sorted(deleted),
     }
-    key = check_key(f"runs/{summary['run_id']}.json")
-    store.put(key, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
+    key = put_manifest(store, summary["run_id"], manifest)
     summary["manifest"] = key
     return key
 

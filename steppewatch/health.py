@@ -82,7 +82,7 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str],
 
     ``env`` configures the mailer (``STEPPEWATCH_SMTP_URL``…), os.environ by default.
     """
-    from steppewatch.alerts.mail import _message, mailer_from_env
+    from steppewatch.alerts.mail import build_message, mailer_from_env
     from steppewatch.index import Index
 
     index = Index(index_url)
@@ -103,7 +103,7 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str],
             subject = f"[steppewatch ops] {event.site}: {event.incident} {event.kind}"
             text = f"Site {event.site}: {event.incident} ({event.kind})\n\n{event.detail}\n\nrun {run.get('run_id')}"
             key = f"health/{event.site}/{event.incident}/{event.kind}/{run.get('run_id')}"
-            mailer_from_env(env).send(_message(subject, recipients, text, "<pre>" + _escape(text) + "</pre>", key))
+            mailer_from_env(env).send(build_message(subject, recipients, text, "<pre>" + _escape(text) + "</pre>", key))
     return {"site": run["site"], "incident": new.incident, "event": event.kind if event else None}
 
 

@@ -8,6 +8,7 @@ One module owns the layout so that writers and readers cannot drift apart:
 - ``versions/site=<id>/date=<D>/<article id>/v<N>.json|html.gz`` — a record's earlier versions;
 - ``staging/site=<id>/date=<D>/<article id>/v<N>.json|html.gz`` — a new version until its commit lands;
 - ``datasets/articles/site=<id>/date=<D>/part-0.parquet`` — exports;
+- ``runs/<run id>.json`` — a crawl's manifest (its keys written and deleted, its counts);
 - ``delivered/rule=<rule hash>/<story id>.json`` — an alert that was sent (so the store alone
   knows what was delivered, whatever happens to the index).
 
@@ -60,6 +61,10 @@ def version_key(site: str, day: str, article_id: str, version: int, suffix: str)
 def staging_key(site: str, day: str, article_id: str, version: int, suffix: str) -> str:
     """Where a new version waits until the index commits it (then it moves over the record)."""
     return check_key(f"staging/site={site}/date={day}/{article_id}/v{version}.{suffix}")
+
+
+def manifest_key(run_id: str) -> str:
+    return check_key(f"runs/{run_id}.json")
 
 
 def dataset_key(site: str, day: str) -> str:

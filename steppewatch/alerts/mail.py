@@ -129,7 +129,7 @@ class StoryItem:
     also: tuple[tuple[str, str, str], ...] = ()  # (site, title, url)
 
 
-def _message(subject: str, recipients: list[str], text: str, rich: str, key: str) -> EmailMessage:
+def build_message(subject: str, recipients: list[str], text: str, rich: str, key: str) -> EmailMessage:
     # Long lines unfolded: the stdlib's folding of long non-ASCII subjects drops the
     # space between encoded words (the subject would read "процессаобсудят").
     msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
@@ -170,7 +170,7 @@ def _item_html(item: StoryItem) -> str:
 def story_message(rule: str, recipients: list[str], item: StoryItem, key: str) -> EmailMessage:
     text = f"Alert rule: {rule}\n\n{_item_text(item)}\n"
     rich = f"<html><body><p>Alert rule: <b>{html.escape(rule)}</b></p>{_item_html(item)}</body></html>"
-    return _message(f"[steppewatch] {rule}: {item.title}", recipients, text, rich, key)
+    return build_message(f"[steppewatch] {rule}: {item.title}", recipients, text, rich, key)
 
 
 def digest_message(rule: str, recipients: list[str], items: list[StoryItem], period: str, key: str) -> EmailMessage:
@@ -178,7 +178,7 @@ def digest_message(rule: str, recipients: list[str], items: list[StoryItem], per
         _item_text(i) for i in items) + "\n"
     rich = (f"<html><body><p>Alert rule: <b>{html.escape(rule)}</b> — {len(items)} stories, "
             f"{html.escape(period)}</p>" + "<hr>".join(_item_html(i) for i in items) + "</body></html>")
-    return _message(f"[steppewatch] {rule}: {len(items)} stories, {period}", recipients, text, rich, key)
+    return build_message(f"[steppewatch] {rule}: {len(items)} stories, {period}", recipients, text, rich, key)
 
 
 def as_dict(message: EmailMessage) -> dict[str, Any]:
