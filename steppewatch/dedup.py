@@ -8,12 +8,25 @@ same-story from different-story pairs at a Jaccard of 0.2. MinHash + LSH banding
 candidates in the index in constant time per article; each candidate is then checked
 against the exact Jaccard of the stored shingle sets, so estimate noise cannot merge
 two stories.
+
+Word overlap alone merged different stories (docs/DEDUP.md, "Story decision"): two pages
+of one site share the site's furniture that survives extraction (subscribe lines,
+disclaimers, "read also" lines), and two reports on one topic share its vocabulary (two
+earthquakes, two days' currency rates). So the decision (``same_story``) weighs the
+article's own text and its figures:
+
+- paragraphs found verbatim in both texts of a same-site pair are the site's template
+  when they are a minor part of the texts, and their words do not count; when they are
+  most of the shorter text the pair is a copy or an update and they do;
+- two texts that both quote figures must share a good part of them: a rewrite or a
+  brief quotes the same magnitudes, amounts and counts, another event has its own.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b, sha1
 from pathlib import Path
@@ -25,6 +38,14 @@ from steppewatch.models import normalise_text
 NUM_PERM = 128
 SEED = 20241201
 SAME_STORY_JACCARD = 0.20
+# Verbatim paragraphs shared by two pages of one site covering less than this share of
+# the shorter text's shingles are taken as the site's template (measured, docs/DEDUP.md).
+COPY_SHARE = 0.5
+# Two texts quoting at least MIN_NUMBERS figures each (years excluded: they date a
+# topic, not an event) are one story only if the smaller set shares NUMBER_AGREEMENT of
+# its figures with the other.
+MIN_NUMBERS = 3
+NUMBER_AGREEMENT = 0.5
 # b bands of r rows: a pair at Jaccard s becomes a candidate with probability
 # 1 - (1 - s**r)**b; with r=2, b=64: 0.93 at s=0.2, 0.15 at s=0.05 (the median of
 # unrelated fixture pairs). Candidates are limited to the same language and a week
@@ -150,3 +171,75 @@ def jaccard_packed(a: set[int], blob: bytes) -> float:
         return 1.0
     shared = len(a.intersection(other))
     return shared / (len(a) + len(other) - shared)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def paragraph_hash(paragraph: str) -> int:
+    """32-bit hash of a paragraph's normalised text (how copies of one line compare)."""
+    return _hash(normalise_text(paragraph))
+
+
+def numbers(text: str) -> set[int]:
+    """Hashes of the figures a text quotes: decimal comma as point, leading zeros and
+    years dropped, so ``5,1`` and ``5.1`` or ``06:42`` and ``6:42`` compare equal."""
+    out = set()
+    for token in _NUMBER.findall(text):
+        token = token.replace(",", ".").lstrip("0") or "0"
+        if _YEAR.fullmatch(token):
+            continue
+        out.add(_hash(token))
+    return out
+
+
+@dataclass
+class Evidence:
+    """What the story decision compares: shingles, paragraph hashes and figures.
+
+    ``by_paragraph`` (paragraph hash -> its shingles) is known for an article built from
+    its text and absent for one read back from the index; the decision needs it on one
+    side only, since shared paragraphs are the same text on both.
+    """
+
+    shingles: set[int]
+    paragraphs: set[int] = field(default_factory=set)
+    numbers: set[int] = field(default_factory=set)
+    by_paragraph: dict[int, set[int]] | None = None
+
+
+def evidence(text: str, language: str | None) -> Evidence:
+    by_paragraph: dict[int, set[int]] = {}
+    for line in text.splitlines():
+        if line.strip():
+            by_paragraph.setdefault(paragraph_hash(line), set()).update(shingles(line, language))
+    return Evidence(shingles=set().union(*by_paragraph.values()) if by_paragraph else set(),
+                    paragraphs=set(by_paragraph), numbers=numbers(text), by_paragraph=by_paragraph)
+
+
+def own_text_jaccard(a: Evidence, b: Evidence, same_site: bool) -> float:
+    """Jaccard of the shingle sets without a same-site pair's shared template paragraphs."""
+    shared = a.paragraphs & b.paragraphs
+    if not (same_site and shared):
+        return jaccard(a.shingles, b.shingles)
+    known = a.by_paragraph if a.by_paragraph is not None else b.by_paragraph
+    if known is None:
+        return jaccard(a.shingles, b.shingles)
+    template = set().union(*(known.get(h, set()) for h in shared))
+    smaller = min(len(a.shingles), len(b.shingles)) or 1
+    if len(template) >= COPY_SHARE * smaller:
+        return jaccard(a.shingles, b.shingles)  # a copy or an update of one page
+    return jaccard(a.shingles - template, b.shingles - template)
+
+
+def numbers_agree(a: Evidence, b: Evidence) -> bool:
+    smaller = min(len(a.numbers), len(b.numbers))
+    if smaller < MIN_NUMBERS:
+        return True
+    return len(a.numbers & b.numbers) >= NUMBER_AGREEMENT * smaller
+
+
+def same_story(a: Evidence, b: Evidence, same_site: bool, threshold: float = SAME_STORY_JACCARD) -> bool:
+    """The story decision: own-text similarity at the threshold, figures not contradicting."""
+    return own_text_jaccard(a, b, same_site) >= threshold and numbers_agree(a, b)
