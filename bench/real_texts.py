@@ -33,6 +33,17 @@ def page_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
 
 
+def site_of(url: str) -> str:
+    """The site a page belongs to: the host, the archived host of a Wayback Machine URL, or
+    the ``host-slug.html`` prefix some of the set's keys carry instead of a URL."""
+    if url.startswith("https://web.archive.org/web/"):
+        url = url.split("/", 5)[5]
+    host = urlsplit(url).hostname
+    if host:
+        return host.removeprefix("www.")
+    return url.split("-", 1)[0]
+
+
 def _extract(args: tuple[str, str, str]) -> dict | None:
     root, url, file = args
     url = url.removeprefix("hard::")
@@ -42,14 +53,14 @@ def _extract(args: tuple[str, str, str]) -> dict | None:
         return None
     if not isinstance(result, Article):
         return None
-    return {"id": page_id(url), "url": url, "site": urlsplit(url).hostname or "",
+    return {"id": page_id(url), "url": url, "site": site_of(url),
             "language": result.language or "", "published": result.published or "", "text": result.text}
 
 
 def load(root: Path, cache: Path = DEFAULT_CACHE) -> list[dict]:
     """The extracted articles of the pages under ``root`` (from the cache when present)."""
     if cache.exists():
-        return json.loads(cache.read_text("utf-8"))
+        return [{**item, "site": site_of(item["url"])} for item in json.loads(cache.read_text("utf-8"))]
     expected = json.loads((root / "expected.json").read_text("utf-8"))
     jobs = [(str(root), url, item["file"]) for url, item in expected.items()]
     with ProcessPoolExecutor(max_workers=2) as pool:

@@ -16,8 +16,8 @@ earthquakes, two days' currency rates). So the decision (``same_story``) weighs 
 article's own text and its figures:
 
 - paragraphs found verbatim in both texts of a same-site pair are the site's template
-  when they are a minor part of the texts, and their words do not count; when they are
-  most of the shorter text the pair is a copy or an update and they do;
+  and their words do not count, unless one text has next to nothing outside them: then
+  it is a copy or the earlier version of the other;
 - two texts that both quote figures must share a good part of them: a rewrite or a
   brief quotes the same magnitudes, amounts and counts, another event has its own.
 """
@@ -38,9 +38,10 @@ from steppewatch.models import normalise_text
 NUM_PERM = 128
 SEED = 20241201
 SAME_STORY_JACCARD = 0.20
-# Verbatim paragraphs shared by two pages of one site covering less than this share of
-# the shorter text's shingles are taken as the site's template (measured, docs/DEDUP.md).
-COPY_SHARE = 0.5
+# Verbatim paragraphs shared by two pages of one site are the site's template unless one
+# page has less than this share of its shingles outside them: then it is a copy or the
+# earlier version of the other (measured, docs/DEDUP.md).
+COPY_REST = 0.25
 # Two texts quoting at least MIN_NUMBERS figures each (years excluded: they date a
 # topic, not an event) are one story only if the smaller set shares NUMBER_AGREEMENT of
 # its figures with the other.
@@ -227,10 +228,10 @@ def own_text_jaccard(a: Evidence, b: Evidence, same_site: bool) -> float:
     if known is None:
         return jaccard(a.shingles, b.shingles)
     template = set().union(*(known.get(h, set()) for h in shared))
-    smaller = min(len(a.shingles), len(b.shingles)) or 1
-    if len(template) >= COPY_SHARE * smaller:
-        return jaccard(a.shingles, b.shingles)  # a copy or an update of one page
-    return jaccard(a.shingles - template, b.shingles - template)
+    own_a, own_b = a.shingles - template, b.shingles - template
+    if min(len(own_a) / (len(a.shingles) or 1), len(own_b) / (len(b.shingles) or 1)) < COPY_REST:
+        return jaccard(a.shingles, b.shingles)  # one page is a copy or an earlier version of the other
+    return jaccard(own_a, own_b)
 
 
 def numbers_agree(a: Evidence, b: Evidence) -> bool:
