@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -117,17 +118,22 @@ def real_pairs(root: Path, labels: Path = REAL) -> list[Pair]:
     return pairs
 
 
+@lru_cache(maxsize=4096)
+def _evidence(text: str, language: str) -> dedup.Evidence:
+    return dedup.evidence(text, language)
+
+
 def old_rule(threshold: float = dedup.SAME_STORY_JACCARD) -> Decision:
     """Before issue 14: Jaccard of the whole texts' shingle sets."""
-    return lambda p: dedup.jaccard(dedup.shingles(p.a, p.language), dedup.shingles(p.b, p.language)) >= threshold
+    return lambda p: dedup.jaccard(_evidence(p.a, p.language).shingles,
+                                   _evidence(p.b, p.language).shingles) >= threshold
 
 
 def new_rule(threshold: float = dedup.SAME_STORY_JACCARD) -> Decision:
     """The shipped decision: the index compares a new article's evidence with a stored one's."""
     def decide(p: Pair) -> bool:
-        stored = dedup.evidence(p.b, p.language)
-        stored.by_paragraph = None  # what the index reads back: no text
-        return dedup.same_story(dedup.evidence(p.a, p.language), stored, p.same_site, threshold)
+        stored = replace(_evidence(p.b, p.language), by_paragraph=None)  # read back from the index: no text
+        return dedup.same_story(_evidence(p.a, p.language), stored, p.same_site, threshold)
     return decide
 
 

@@ -42,6 +42,9 @@ SAME_STORY_JACCARD = 0.20
 # page has less than this share of its shingles outside them: then it is a copy or the
 # earlier version of the other (measured, docs/DEDUP.md).
 COPY_REST = 0.25
+# ... and share at least this Jaccard of word bigrams: long texts on one subject reach
+# the word threshold on vocabulary alone (measured on real pages, docs/DEDUP.md).
+SAME_STORY_PHRASES = 0.05
 # Two texts quoting at least MIN_NUMBERS figures each (years excluded: they date a
 # topic, not an event) are one story only if the smaller set shares NUMBER_AGREEMENT of
 # its figures with the other.
@@ -195,46 +198,66 @@ def numbers(text: str) -> set[int]:
     return out
 
 
+def phrases(text: str) -> set[int]:
+    """Hashes of the text's word bigrams (every word, unstemmed): phrases a copy or a
+    rewrite quoting the same names and statements keeps, and two long texts sharing
+    only a topic's vocabulary rarely do."""
+    words = _WORD.findall(normalise_text(text))
+    return {_hash(f"{a} {b}") for a, b in zip(words, words[1:], strict=False)}
+
+
 @dataclass
 class Evidence:
-    """What the story decision compares: shingles, paragraph hashes and figures.
+    """What the story decision compares: shingles, phrases, paragraph hashes and figures.
 
-    ``by_paragraph`` (paragraph hash -> its shingles) is known for an article built from
-    its text and absent for one read back from the index; the decision needs it on one
-    side only, since shared paragraphs are the same text on both.
+    ``by_paragraph`` (paragraph hash -> its shingles and phrases) is known for an article
+    built from its text and absent for one read back from the index; the decision needs
+    it on one side only, since shared paragraphs are the same text on both. ``phrases``
+    and ``numbers`` are None for rows stored before they were (the checks then pass).
     """
 
     shingles: set[int]
+    phrases: set[int] | None = None
     paragraphs: set[int] = field(default_factory=set)
-    numbers: set[int] = field(default_factory=set)
-    by_paragraph: dict[int, set[int]] | None = None
+    numbers: set[int] | None = None
+    by_paragraph: dict[int, tuple[set[int], set[int]]] | None = None
 
 
 def evidence(text: str, language: str | None) -> Evidence:
-    by_paragraph: dict[int, set[int]] = {}
+    by_paragraph: dict[int, tuple[set[int], set[int]]] = {}
     for line in text.splitlines():
         if line.strip():
-            by_paragraph.setdefault(paragraph_hash(line), set()).update(shingles(line, language))
-    return Evidence(shingles=set().union(*by_paragraph.values()) if by_paragraph else set(),
+            words, pairs = by_paragraph.setdefault(paragraph_hash(line), (set(), set()))
+            words.update(shingles(line, language))
+            pairs.update(phrases(line))
+    parts = list(by_paragraph.values())
+    return Evidence(shingles=set().union(*(w for w, _ in parts)), phrases=set().union(*(p for _, p in parts)),
                     paragraphs=set(by_paragraph), numbers=numbers(text), by_paragraph=by_paragraph)
 
 
-def own_text_jaccard(a: Evidence, b: Evidence, same_site: bool) -> float:
-    """Jaccard of the shingle sets without a same-site pair's shared template paragraphs."""
+def own_text_similarity(a: Evidence, b: Evidence, same_site: bool) -> tuple[float, float]:
+    """Jaccard of the shingle sets and of the phrase sets (1.0 when a side has none
+    stored), without a same-site pair's shared template paragraphs."""
+    wa, wb = a.shingles, b.shingles
+    pa, pb = a.phrases, b.phrases
     shared = a.paragraphs & b.paragraphs
-    if not (same_site and shared):
-        return jaccard(a.shingles, b.shingles)
     known = a.by_paragraph if a.by_paragraph is not None else b.by_paragraph
-    if known is None:
-        return jaccard(a.shingles, b.shingles)
-    template = set().union(*(known.get(h, set()) for h in shared))
-    own_a, own_b = a.shingles - template, b.shingles - template
-    if min(len(own_a) / (len(a.shingles) or 1), len(own_b) / (len(b.shingles) or 1)) < COPY_REST:
-        return jaccard(a.shingles, b.shingles)  # one page is a copy or an earlier version of the other
-    return jaccard(own_a, own_b)
+    if same_site and shared and known is not None:
+        words = set().union(*(known[h][0] for h in shared if h in known))
+        own_a, own_b = wa - words, wb - words
+        # one page with next to nothing outside the shared paragraphs: a copy or an
+        # earlier version of the other, whose paragraphs are its own text
+        if min(len(own_a) / (len(wa) or 1), len(own_b) / (len(wb) or 1)) >= COPY_REST:
+            pairs = set().union(*(known[h][1] for h in shared if h in known))
+            wa, wb = own_a, own_b
+            pa = pa - pairs if pa is not None else None
+            pb = pb - pairs if pb is not None else None
+    return jaccard(wa, wb), (jaccard(pa, pb) if pa is not None and pb is not None else 1.0)
 
 
 def numbers_agree(a: Evidence, b: Evidence) -> bool:
+    if a.numbers is None or b.numbers is None:
+        return True
     smaller = min(len(a.numbers), len(b.numbers))
     if smaller < MIN_NUMBERS:
         return True
@@ -242,5 +265,6 @@ def numbers_agree(a: Evidence, b: Evidence) -> bool:
 
 
 def same_story(a: Evidence, b: Evidence, same_site: bool, threshold: float = SAME_STORY_JACCARD) -> bool:
-    """The story decision: own-text similarity at the threshold, figures not contradicting."""
-    return own_text_jaccard(a, b, same_site) >= threshold and numbers_agree(a, b)
+    """The story decision: own-text word and phrase overlap, figures not contradicting."""
+    words, pairs = own_text_similarity(a, b, same_site)
+    return words >= threshold and pairs >= SAME_STORY_PHRASES and numbers_agree(a, b)
