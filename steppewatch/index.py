@@ -12,8 +12,9 @@ Alembic (``steppewatch/migrations``) and upgraded on open. Three levels:
    (``FetchPolicy.rejection_recheck``); storing an article at one of those URLs forgets it.
 2. Exact content: ``contents.content_hash`` is unique; an article whose text is already
    stored under another URL becomes an alias of that record (no second copy).
-3. Near-duplicates: shingle sets and MinHash LSH bands find the story an article
-   belongs to (``story_id``).
+3. Near-duplicates: shingle sets and MinHash LSH bands find candidates for the story an
+   article belongs to (``story_id``); ``dedup.same_story`` decides on each (own text
+   without a site's template paragraphs, shared phrases, agreeing figures).
 
 The store is the source of truth and the index is derived from it (``reindex``).
 ``commit`` writes objects and index rows in one database transaction: the unique
@@ -91,6 +92,10 @@ shingles = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("story_id", sa.String(16), nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
+    # story evidence (migration 0009); NULL in rows written before it
+    sa.Column("phrases", sa.LargeBinary),
+    sa.Column("paragraphs", sa.LargeBinary),
+    sa.Column("numbers", sa.LargeBinary),
 )
 bands = sa.Table(
     "bands", metadata,
@@ -478,8 +483,8 @@ class Index:
         url_forms = {article.url, article.canonical_url, *(extra_urls or [])}
         # CPU work before the transaction: concurrent crawls then hold the write lock (all of
         # SQLite, rows of PostgreSQL) for the inserts alone
-        sh = dedup.shingles(article.text, article.language)
-        hashes = dedup.band_hashes(dedup.signature(sh))
+        ev = dedup.evidence(article.text, article.language)
+        hashes = dedup.band_hashes(dedup.signature(ev.shingles))
         compressed = _gzip(raw)
         with self._writing() as conn:
             existing = conn.execute(
@@ -494,7 +499,7 @@ class Index:
                 return Committed(Outcome.DUPLICATE, article.id, self._story_of(conn, article.id))
             if owner is not None:
                 return self._alias(conn, article, raw, owner, store, url_forms, day, now)
-            matched = self._matching_stories(conn, sh, article.language, day, hashes)
+            matched = self._matching_stories(conn, ev, article.language, article.site, day, hashes)
             matched = sorted({*matched, *self._edition_stories(conn, article, url_forms)})
             story = self._story_holder(conn, article, matched)
             merged = self._merge_stories(conn, store, story, [m for m in matched if m != story])
@@ -505,7 +510,7 @@ class Index:
             store.put(keys[0], compressed, "text/html", content_encoding="gzip", metadata=meta)
             store.put(keys[1], _json(record), "application/json", metadata=meta)
             self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
-            self._insert_shingles(conn, article.id, article.language, day, story, sh, hashes)
+            self._insert_shingles(conn, article.id, article.language, day, story, ev, hashes)
             self._add_urls(conn, article.id, url_forms)
             self._add_editions(conn, article.id, article.editions)
             return Committed(Outcome.STORED, article.id, story, (*keys, *merged))
@@ -551,9 +556,9 @@ class Index:
         conn.execute(articles.update().where(articles.c.id == row.id).values(
             content_hash=article.content_hash, version=v + 1, last_checked=now, checks=articles.c.checks + 1,
             title=article.title))
-        sh = dedup.shingles(article.text, article.language)
         self._delete_shingles(conn, row.id)
-        self._insert_shingles(conn, row.id, article.language, row.day, row.story_id, sh)
+        self._insert_shingles(conn, row.id, article.language, row.day, row.story_id,
+                              dedup.evidence(article.text, article.language))
         self._add_editions(conn, row.id, article.editions)
         story, merged = self._join_editions(conn, store, article, row.story_id, url_forms)
         return Committed(Outcome.UPDATED, row.id, story,
@@ -601,7 +606,7 @@ class Index:
         self._delete_shingles(conn, old.id)
         self._insert(conn, article, story, day, keys[1], now, alias_of=None, version=1)
         self._insert_shingles(conn, article.id, article.language, day, story,
-                              dedup.shingles(article.text, article.language))
+                              dedup.evidence(article.text, article.language))
         self._add_urls(conn, article.id, url_forms)
         merged: list[str] = []
         if self._story_holder(conn, article, [story]) == article.id:  # the story's earliest publication now
@@ -623,11 +628,13 @@ class Index:
         ))
 
     def _insert_shingles(self, conn: Connection, article_id: str, language: str | None, day: str, story: str,
-                         sh: set[int], hashes: list[int] | None = None) -> None:
-        conn.execute(shingles.insert(), dict(article_id=article_id, language=language, day=day, story_id=story,
-                                             data=dedup.pack(sh)))
+                         ev: dedup.Evidence, hashes: list[int] | None = None) -> None:
+        conn.execute(shingles.insert(), dict(
+            article_id=article_id, language=language, day=day, story_id=story, data=dedup.pack(ev.shingles),
+            phrases=dedup.pack(ev.phrases or set()), paragraphs=dedup.pack(ev.paragraphs),
+            numbers=dedup.pack(ev.numbers or set())))
         if hashes is None:
-            hashes = dedup.band_hashes(dedup.signature(sh))
+            hashes = dedup.band_hashes(dedup.signature(ev.shingles))
         # the DB-API's executemany directly: SQLAlchemy's per-row parameter processing cost
         # more than the 64 inserts themselves
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -721,9 +728,14 @@ class Index:
     def _story_of(self, conn: Connection, article_id: str) -> str:
         return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
 
-    def _matching_stories(self, conn: Connection, sh: set[int], language: str | None, day: str,
-                          hashes: list[int] | None = None) -> list[str]:
-        """Stories with a recent same-language article at least SAME_STORY_JACCARD alike."""
+    def _matching_stories(self, conn: Connection, ev: dedup.Evidence, language: str | None, site: str,
+                          day: str, hashes: list[int] | None = None) -> list[str]:
+        """Stories with a recent same-language article telling the same story (``dedup.same_story``).
+
+        Word Jaccard of the whole texts bounds the own-text one from above (template
+        words are in both sets), so it screens candidates before their evidence is read.
+        """
+        sh = ev.shingles
         if not sh:
             return []
         d = datetime.fromisoformat(day)
@@ -735,10 +747,14 @@ class Index:
         candidates = [c.article_id for c in conn.execute(_candidates_query(), {**params, "lo": lo, "hi": hi})]
         if not candidates:
             return []
-        rows = conn.execute(sa.select(shingles.c.story_id, shingles.c.language, shingles.c.data)
+        rows = conn.execute(sa.select(shingles.c.story_id, shingles.c.language, shingles.c.data,
+                                      shingles.c.phrases, shingles.c.paragraphs, shingles.c.numbers,
+                                      articles.c.site)
+                            .join(articles, articles.c.id == shingles.c.article_id)
                             .where(shingles.c.article_id.in_(candidates))).all()
         return sorted({row.story_id for row in rows if (row.language or None) == (language or None)
-                       and dedup.jaccard_packed(sh, row.data) >= dedup.SAME_STORY_JACCARD})
+                       and dedup.jaccard_packed(sh, row.data) >= dedup.SAME_STORY_JACCARD
+                       and dedup.same_story(ev, _stored_evidence(row), same_site=row.site == site)})
 
     def _story_holder(self, conn: Connection, article: Article, stories: list[str]) -> str:
         """The id a story joining ``article`` and ``stories`` goes by: its earliest publication's.
@@ -817,7 +833,7 @@ class Index:
     def rebuild(self, store: Store, reader: RecordReader | None = None) -> dict[str, int]:
         """Rebuild the article rows from the records in the store (records carry their story ids).
 
-        Every record is read and its shingles computed first; then one write transaction
+        Every record is read and its story evidence computed first; then one write transaction
         empties the tables and fills them again, so readers see the old index or the new one,
         never a half-emptied one. Crawls may run beside it: their commits queue behind that
         transaction (the writers' lock file on SQLite, a table lock on PostgreSQL), and records
@@ -826,7 +842,7 @@ class Index:
         """
         reader = reader or RecordReader(store)
         seen: set[str] = set()
-        prepared: list[tuple[str, dict[str, Any], set[int] | None]] = []
+        prepared: list[tuple[str, dict[str, Any], dedup.Evidence | None]] = []
 
         def prepare(keys: list[str]) -> None:
             new = [k for k in keys if k not in seen]
@@ -834,7 +850,7 @@ class Index:
             for key, record in reader.each(new):
                 alias = parse_record_key(key).is_alias
                 text = "" if alias else str(record.get("text") or "")
-                prepared.append((key, record, None if alias else dedup.shingles(text, record.get("language"))))
+                prepared.append((key, record, None if alias else dedup.evidence(text, record.get("language"))))
 
         def record_keys() -> list[str]:
             return [k for prefix in RECORD_PREFIXES for k in store.list(prefix) if parse_record_key(k) is not None]
@@ -848,26 +864,26 @@ class Index:
             for table in (bands, shingles, urls, contents, articles, editions):
                 conn.execute(table.delete())
             counts = {"records": 0, "aliases": 0}
-            for key, record, sh in self._one_per_id(prepared, reader):
+            for key, record, ev in self._one_per_id(prepared, reader):
                 try:
-                    self._restore(conn, key, record, sh)
+                    self._restore(conn, key, record, ev)
                 except (TypeError, ValueError, KeyError) as exc:
                     reader.skipped.append(BadRecord(key, f"cannot be indexed: {exc}"))
                     continue
-                counts["aliases" if sh is None else "records"] += 1
+                counts["aliases" if ev is None else "records"] += 1
         return {**counts, **reader.counts()}
 
     @staticmethod
-    def _one_per_id(prepared: list[tuple[str, dict[str, Any], set[int] | None]],
-                    reader: RecordReader) -> list[tuple[str, dict[str, Any], set[int] | None]]:
+    def _one_per_id(prepared: list[tuple[str, dict[str, Any], dedup.Evidence | None]],
+                    reader: RecordReader) -> list[tuple[str, dict[str, Any], dedup.Evidence | None]]:
         """One record per article id: a crash between writing a record under a new key and
         deleting the old one leaves two. The record beats the alias, then the newer version,
         then the later fetch; the other is named as skipped."""
-        def rank(item: tuple[str, dict[str, Any], set[int] | None]) -> tuple[bool, int, str]:
-            _key, record, sh = item
-            return (sh is not None, int(record.get("version") or 1), str(record.get("fetched_at") or ""))
+        def rank(item: tuple[str, dict[str, Any], dedup.Evidence | None]) -> tuple[bool, int, str]:
+            _key, record, ev = item
+            return (ev is not None, int(record.get("version") or 1), str(record.get("fetched_at") or ""))
 
-        best: dict[str, tuple[str, dict[str, Any], set[int] | None]] = {}
+        best: dict[str, tuple[str, dict[str, Any], dedup.Evidence | None]] = {}
         for item in prepared:
             held = best.get(item[1]["id"])
             if held is None or rank(item) > rank(held):
@@ -878,14 +894,14 @@ class Index:
                                                          f"is kept: {held[0]}"))
         return sorted(best.values(), key=lambda item: item[0])
 
-    def _restore(self, conn: Connection, key: str, record: dict[str, Any], sh: set[int] | None) -> None:
-        """Insert the rows of one stored record (``sh`` None: an alias, which has no text)."""
-        if sh is None:
+    def _restore(self, conn: Connection, key: str, record: dict[str, Any], ev: dedup.Evidence | None) -> None:
+        """Insert the rows of one stored record (``ev`` None: an alias, which has no text)."""
+        if ev is None:
             record = {**record, "text": "", "authors": [], "tags": []}
         article = _article_from(record)
         first = datetime.fromisoformat(record.get("first_fetched_at") or record["fetched_at"])
         day = parse_record_key(key).day.isoformat()
-        if sh is None:
+        if ev is None:
             self._insert(conn, article, record["story_id"], day, key, first, alias_of=record["alias_of"],
                          version=1, first_seen=first)
         else:
@@ -893,9 +909,20 @@ class Index:
                                                           "article_id": article.id}))
             self._insert(conn, article, record["story_id"], day, key, first, alias_of=None,
                          version=int(record.get("version", 1)), first_seen=first)
-            self._insert_shingles(conn, article.id, article.language, day, record["story_id"], sh)
+            self._insert_shingles(conn, article.id, article.language, day, record["story_id"], ev)
             self._add_editions(conn, article.id, article.editions)
         self._add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
+
+
+def _stored_evidence(row: Any) -> dedup.Evidence:
+    """A stored article's side of the story decision; NULL columns (rows older than
+    migration 0009) leave their checks out."""
+    return dedup.Evidence(
+        shingles=dedup.unpack(row.data),
+        phrases=dedup.unpack(row.phrases) if row.phrases is not None else None,
+        paragraphs=dedup.unpack(row.paragraphs) if row.paragraphs is not None else set(),
+        numbers=dedup.unpack(row.numbers) if row.numbers is not None else None,
+    )
 
 
 def _article_from(record: dict[str, Any]) -> Article:

@@ -1,0 +1,52 @@
+"""Stories through ``Index.commit`` (SQLite): one site's same-topic stories stay apart, a
+rewrite by another outlet joins, and rows stored before migration 0008 still match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.stories_labelled import written_texts
+from steppewatch.index import Index, shingles
+from steppewatch.store import LocalStore
+from tests.test_index import make
+
+TEXTS = written_texts()
+
+
+def article(name: str, language: str, published: str = "2025-01-12T09:00:00+05:00"):  # noqa: ANN201
+    text = TEXTS[name]
+    return make(f"https://{text['site']}.example/{name}", text["text"], site=text["site"],
+                published=published, language=language)
+
+
+def test_same_site_same_topic_stories_stay_two_and_a_rewrite_joins(tmp_path: Path) -> None:
+    index = Index(f"sqlite:///{tmp_path}/index.sqlite")
+    store = LocalStore(tmp_path / "s")
+    almaty = index.commit(article("quake_almaty_in_vesti", "ru"), b"1", store)
+    kordai = index.commit(article("quake_kordai_in_vesti", "ru", "2025-01-19T21:30:00+05:00"), b"2", store)
+    rates = index.commit(article("tenge_mar6_in_vesti", "ru", "2025-01-14T18:00:00+05:00"), b"3", store)
+    rates_before = index.commit(article("tenge_mar5_in_vesti", "ru", "2025-01-13T18:00:00+05:00"), b"4", store)
+    assert len({almaty.story_id, kordai.story_id, rates.story_id, rates_before.story_id}) == 4
+    rewrite = index.commit(article("quake_almaty_rewrite", "ru", "2025-01-12T10:00:00+05:00"), b"5", store)
+    assert rewrite.story_id == almaty.story_id
+    brief = index.commit(article("quake_almaty_brief", "ru", "2025-01-12T11:00:00+05:00"), b"6", store)
+    assert brief.story_id == almaty.story_id
+    assert index.counts()["stories"] == 4
+
+
+def test_rows_without_evidence_are_compared_on_words(tmp_path: Path) -> None:
+    """A database migrated from before 0008 holds NULL evidence until ``reindex``."""
+    index = Index(f"sqlite:///{tmp_path}/index.sqlite")
+    store = LocalStore(tmp_path / "s")
+    first = index.commit(article("bank_deposits", "en"), b"1", store)
+    with index.engine.begin() as conn:
+        conn.execute(sa.update(shingles).values(phrases=None, paragraphs=None, numbers=None))
+    copy = index.commit(article("bank_deposits_in_wire", "en"), b"2", store)
+    assert copy.story_id == first.story_id
+    assert index.rebuild(store) == {"records": 2, "aliases": 0}
+    with index.engine.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(shingles)
+                            .where(shingles.c.phrases.is_(None))).scalar() == 0
+    assert index.stories()[copy.article_id] == first.story_id
