@@ -198,11 +198,24 @@ def numbers(text: str) -> set[int]:
     return out
 
 
-def phrases(text: str) -> set[int]:
-    """Hashes of the text's word bigrams (every word, unstemmed): phrases a copy or a
-    rewrite quoting the same names and statements keeps, and two long texts sharing
-    only a topic's vocabulary rarely do."""
+_STEMS: dict[str | None, dict[str, str]] = {}
+
+
+def phrases(text: str, language: str | None) -> set[int]:
+    """Hashes of the text's word bigrams, every word stemmed: phrases a copy or a rewrite
+    quoting the same names and statements keeps (in Russian with other case endings),
+    and two long texts sharing only a topic's vocabulary rarely do."""
     words = _WORD.findall(normalise_text(text))
+    stemmer = _stemmer(language)
+    if stemmer is not None:
+        key = _STEMMERS.get(language or "", "english" if not language else None)
+        cache = _STEMS.setdefault(key, {})
+        if len(cache) > _HASH_CACHE_MAX:
+            cache.clear()
+        new = list({w for w in words if w not in cache})
+        if new:
+            cache.update(zip(new, stemmer.stemWords(new), strict=True))
+        words = [cache[w] for w in words]
     return {_hash(f"{a} {b}") for a, b in zip(words, words[1:], strict=False)}
 
 
@@ -229,7 +242,7 @@ def evidence(text: str, language: str | None) -> Evidence:
         if line.strip():
             words, pairs = by_paragraph.setdefault(paragraph_hash(line), (set(), set()))
             words.update(shingles(line, language))
-            pairs.update(phrases(line))
+            pairs.update(phrases(line, language))
     parts = list(by_paragraph.values())
     return Evidence(shingles=set().union(*(w for w, _ in parts)), phrases=set().union(*(p for _, p in parts)),
                     paragraphs=set(by_paragraph), numbers=numbers(text), by_paragraph=by_paragraph)
