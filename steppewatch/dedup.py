@@ -87,8 +87,11 @@ def _hash(word: str) -> int:
 
 def shingles(text: str, language: str | None) -> set[int]:
     """The article's shingle set as 32-bit hashes of stemmed content words."""
-    words = {w for w in _WORD.findall(normalise_text(text))
-             if len(w) > 3 and not w.isdigit() and w not in _STOPWORDS}
+    return _shingle_set(_WORD.findall(normalise_text(text)), language)
+
+
+def _shingle_set(all_words: list[str], language: str | None) -> set[int]:
+    words = {w for w in all_words if len(w) > 3 and not w.isdigit() and w not in _STOPWORDS}
     stemmer = _stemmer(language)
     key = _STEMMERS.get(language or "", "english" if not language else None)
     cache = _HASHES.setdefault(key, {})
@@ -198,32 +201,51 @@ def numbers(text: str) -> set[int]:
     return out
 
 
-_STEMS: dict[str | None, dict[str, str]] = {}
+# word -> 32-bit id of its stem, per stemmer (the Zipfian reuse of _HASHES)
+_STEM_IDS: dict[str | None, dict[str, int]] = {}
+_MIX = 0x9E3779B1  # an odd 32-bit multiplier (Fibonacci hashing): order matters in a bigram
+
+
+def _stem_ids(words: list[str], language: str | None) -> list[int]:
+    cache = _STEM_IDS.setdefault(_STEMMERS.get(language or "", "english" if not language else None), {})
+    if len(cache) > _HASH_CACHE_MAX:
+        cache.clear()
+    new = list({w for w in words if w not in cache})
+    if new:
+        stemmer = _stemmer(language)
+        stems = stemmer.stemWords(new) if stemmer is not None else new
+        cache.update(zip(new, map(_hash, stems), strict=True))
+    return [cache[w] for w in words]
+
+
+def _bigrams(lines: list[list[int]]) -> set[int]:
+    """Bigram hashes of each line's stem ids (none across lines), in one numpy pass: a
+    Python set comprehension over every pair cost as much as the rest of the evidence."""
+    ids = [i for line in lines for i in line]
+    if len(ids) < 2:
+        return set()
+    arr = np.fromiter(ids, dtype=np.uint64, count=len(ids))
+    # a pair is within a line unless its second word starts one
+    starts = np.zeros(len(ids), dtype=bool)
+    bounds = np.cumsum([len(line) for line in lines])[:-1]
+    starts[bounds[bounds < len(ids)]] = True
+    keep = ~starts[1:]
+    pairs = ((arr[:-1] * np.uint64(_MIX)) ^ arr[1:]) & np.uint64(0xFFFFFFFF)
+    return set(pairs[keep].tolist())
 
 
 def phrases(text: str, language: str | None) -> set[int]:
     """Hashes of the text's word bigrams, every word stemmed: phrases a copy or a rewrite
     quoting the same names and statements keeps (in Russian with other case endings),
     and two long texts sharing only a topic's vocabulary rarely do."""
-    words = _WORD.findall(normalise_text(text))
-    stemmer = _stemmer(language)
-    if stemmer is not None:
-        key = _STEMMERS.get(language or "", "english" if not language else None)
-        cache = _STEMS.setdefault(key, {})
-        if len(cache) > _HASH_CACHE_MAX:
-            cache.clear()
-        new = list({w for w in words if w not in cache})
-        if new:
-            cache.update(zip(new, stemmer.stemWords(new), strict=True))
-        words = [cache[w] for w in words]
-    return {_hash(f"{a} {b}") for a, b in zip(words, words[1:], strict=False)}
+    return _bigrams([_stem_ids(_WORD.findall(normalise_text(text)), language)])
 
 
 @dataclass
 class Evidence:
     """What the story decision compares: shingles, phrases, paragraph hashes and figures.
 
-    ``by_paragraph`` (paragraph hash -> its shingles and phrases) is known for an article
+    ``by_paragraph`` (paragraph hash -> its shingles and stem ids) is known for an article
     built from its text and absent for one read back from the index; the decision needs
     it on one side only, since shared paragraphs are the same text on both. ``phrases``
     and ``numbers`` are None for rows stored before they were (the checks then pass).
@@ -233,18 +255,18 @@ class Evidence:
     phrases: set[int] | None = None
     paragraphs: set[int] = field(default_factory=set)
     numbers: set[int] | None = None
-    by_paragraph: dict[int, tuple[set[int], set[int]]] | None = None
+    by_paragraph: dict[int, tuple[set[int], list[int]]] | None = None
 
 
 def evidence(text: str, language: str | None) -> Evidence:
-    by_paragraph: dict[int, tuple[set[int], set[int]]] = {}
+    by_paragraph: dict[int, tuple[set[int], list[int]]] = {}
     for line in text.splitlines():
-        if line.strip():
-            words, pairs = by_paragraph.setdefault(paragraph_hash(line), (set(), set()))
-            words.update(shingles(line, language))
-            pairs.update(phrases(line, language))
+        norm = normalise_text(line)
+        if norm:
+            words = _WORD.findall(norm)
+            by_paragraph.setdefault(_hash(norm), (_shingle_set(words, language), _stem_ids(words, language)))
     parts = list(by_paragraph.values())
-    return Evidence(shingles=set().union(*(w for w, _ in parts)), phrases=set().union(*(p for _, p in parts)),
+    return Evidence(shingles=set().union(*(w for w, _ in parts)), phrases=_bigrams([ids for _, ids in parts]),
                     paragraphs=set(by_paragraph), numbers=numbers(text), by_paragraph=by_paragraph)
 
 
@@ -261,7 +283,7 @@ def own_text_similarity(a: Evidence, b: Evidence, same_site: bool) -> tuple[floa
         # one page with next to nothing outside the shared paragraphs: a copy or an
         # earlier version of the other, whose paragraphs are its own text
         if min(len(own_a) / (len(wa) or 1), len(own_b) / (len(wb) or 1)) >= COPY_REST:
-            pairs = set().union(*(known[h][1] for h in shared if h in known))
+            pairs = _bigrams([known[h][1] for h in shared if h in known])
             wa, wb = own_a, own_b
             pa = pa - pairs if pa is not None else None
             pb = pb - pairs if pb is not None else None
