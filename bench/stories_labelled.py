@@ -137,6 +137,20 @@ def new_rule(threshold: float = dedup.SAME_STORY_JACCARD) -> Decision:
     return decide
 
 
+def ablation(use_phrases: bool, use_figures: bool, threshold: float = dedup.SAME_STORY_JACCARD) -> Decision:
+    """The shipped decision with some of its checks left out (own text is always used)."""
+    def decide(p: Pair) -> bool:
+        a, b = _evidence(p.a, p.language), replace(_evidence(p.b, p.language), by_paragraph=None)
+        words, phrases = dedup.own_text_similarity(a, b, p.same_site)
+        return (words >= threshold and (not use_phrases or phrases >= dedup.SAME_STORY_PHRASES)
+                and (not use_figures or dedup.numbers_agree(a, b)))
+    return decide
+
+
+ABLATIONS = {"own text only": (False, False), "own text + phrases": (True, False),
+             "own text + figures": (False, True)}
+
+
 def evaluate(pairs: Iterable[Pair] | None = None, decide: Decision | None = None) -> dict[str, Counts]:
     """Per-category counts of the decision (default: the shipped one on the written set);
     the key ``all`` sums them."""
@@ -162,11 +176,17 @@ def report(title: str, pairs: list[Pair]) -> None:
     print(f"\n### {title}: {len(pairs)} pairs, {same} same story, {len(pairs) - same} different\n")
     print("| rule | threshold | precision | recall | tp | fp | fn |")
     print("|---|---|---|---|---|---|---|")
-    for name, rule in (("word Jaccard (before)", old_rule), ("own text + figures (shipped)", new_rule)):
+    for name, rule in (("word Jaccard (before)", old_rule), ("shipped: own text, phrases, figures", new_rule)):
         for t in THRESHOLDS:
             c = evaluate(pairs, rule(t))["all"]
             mark = " **" if t == dedup.SAME_STORY_JACCARD else ""
             print(f"| {name} | {t}{mark} | {c.precision:.3f} | {c.recall:.3f} | {c.tp} | {c.fp} | {c.fn} |")
+    print(f"\nwhat each check adds, at {dedup.SAME_STORY_JACCARD}\n")
+    print("| checks | precision | recall | tp | fp | fn |")
+    print("|---|---|---|---|---|---|")
+    for name, (use_phrases, use_figures) in ABLATIONS.items():
+        c = evaluate(pairs, ablation(use_phrases, use_figures))["all"]
+        print(f"| {name} | {c.precision:.3f} | {c.recall:.3f} | {c.tp} | {c.fp} | {c.fn} |")
     old, new = evaluate(pairs, old_rule()), evaluate(pairs, new_rule())
     print(f"\nper category at {dedup.SAME_STORY_JACCARD} (before -> shipped; same story: missed, "
           "different story: merged)\n")
