@@ -6,18 +6,20 @@ fixtures' rewrite pair is 0.05), so shingles here are Snowball-stemmed content w
 (longer than 3 letters; digits and function words dropped): the measurement in docs/DEDUP.md separates
 same-story from different-story pairs at a Jaccard of 0.2. MinHash + LSH banding finds
 candidates in the index in constant time per article; each candidate is then checked
-against the exact Jaccard of the stored shingle sets, so estimate noise cannot merge
+on the exact sets stored beside it (``same_story``), so estimate noise cannot merge
 two stories.
 
 Word overlap alone merged different stories (docs/DEDUP.md, "Story decision"): two pages
 of one site share the site's furniture that survives extraction (subscribe lines,
 disclaimers, "read also" lines), and two reports on one topic share its vocabulary (two
-earthquakes, two days' currency rates). So the decision (``same_story``) weighs the
-article's own text and its figures:
+earthquakes, two days' currency rates, two long guides on one subject). So the
+decision (``same_story``) weighs the article's own text, its phrases and its figures:
 
 - paragraphs found verbatim in both texts of a same-site pair are the site's template
   and their words do not count, unless one text has next to nothing outside them: then
   it is a copy or the earlier version of the other;
+- the two texts must share phrases (stemmed word bigrams) as well as words: a copy or a
+  rewrite keeps names and quoted statements, two texts on one subject share words;
 - two texts that both quote figures must share a good part of them: a rewrite or a
   brief quotes the same magnitudes, amounts and counts, another event has its own.
 """
@@ -40,10 +42,13 @@ SEED = 20241201
 SAME_STORY_JACCARD = 0.20
 # Verbatim paragraphs shared by two pages of one site are the site's template unless one
 # page has less than this share of its shingles outside them: then it is a copy or the
-# earlier version of the other (measured, docs/DEDUP.md).
+# earlier version of the other. The written pairs give the same result from 0.05 to 0.6
+# (an update's earlier page has nothing of its own, a template page most of its words):
+# 0.25 lets the copy carry a few edited lines (docs/DEDUP.md).
 COPY_REST = 0.25
-# ... and share at least this Jaccard of word bigrams: long texts on one subject reach
-# the word threshold on vocabulary alone (measured on real pages, docs/DEDUP.md).
+# Two texts at the word threshold must also share this Jaccard of stemmed word bigrams:
+# long texts on one subject reach the word threshold on vocabulary alone (measured on
+# real pages, docs/DEDUP.md).
 SAME_STORY_PHRASES = 0.05
 # Two texts quoting at least MIN_NUMBERS figures each (years excluded: they date a
 # topic, not an event) are one story only if the smaller set shares NUMBER_AGREEMENT of
@@ -234,13 +239,6 @@ def _bigrams(lines: list[list[int]]) -> set[int]:
     return set(pairs[keep].tolist())
 
 
-def phrases(text: str, language: str | None) -> set[int]:
-    """Hashes of the text's word bigrams, every word stemmed: phrases a copy or a rewrite
-    quoting the same names and statements keeps (in Russian with other case endings),
-    and two long texts sharing only a topic's vocabulary rarely do."""
-    return _bigrams([_stem_ids(_WORD.findall(normalise_text(text)), language)])
-
-
 @dataclass
 class Evidence:
     """What the story decision compares: shingles, phrases, paragraph hashes and figures.
@@ -259,6 +257,8 @@ class Evidence:
 
 
 def evidence(text: str, language: str | None) -> Evidence:
+    """An article's evidence from its text: shingles (as ``shingles`` gives), stemmed
+    word bigrams within paragraphs, paragraph hashes (lines, normalised) and figures."""
     by_paragraph: dict[int, tuple[set[int], list[int]]] = {}
     for line in text.splitlines():
         norm = normalise_text(line)
