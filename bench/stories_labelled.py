@@ -202,6 +202,7 @@ def report(title: str, pairs: list[Pair]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    print("## Story decision on labelled pairs (issue 14)")
     report("written pairs", written_pairs())
     if argv:
         report("real pages (extraction-dev)", real_pairs(Path(argv[0])))
