@@ -50,3 +50,28 @@ def test_rows_without_evidence_are_compared_on_words(tmp_path: Path) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(shingles)
                             .where(shingles.c.phrases.is_(None))).scalar() == 0
     assert index.stories()[copy.article_id] == first.story_id
+
+
+def test_a_database_from_before_0008_upgrades_and_keeps_matching(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import steppewatch.index as index_module
+
+    url = f"sqlite:///{tmp_path}/old.sqlite"
+    engine = sa.create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(index_module.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.execute(sa.text("INSERT INTO shingles (article_id, language, day, story_id, data) "
+                             "VALUES ('x', 'en', '2025-01-12', 'x', x'')"))
+    index = Index(url)
+    with index.engine.begin() as conn:
+        row = conn.execute(sa.select(shingles).where(shingles.c.article_id == "x")).one()
+    assert row.phrases is None and row.paragraphs is None and row.numbers is None
+    store = LocalStore(tmp_path / "s")
+    first = index.commit(article("saidov_berlin", "en"), b"1", store)
+    rewrite = index.commit(article("saidov_berlin_rewrite", "en"), b"2", store)
+    assert index.stories()[first.article_id] == rewrite.story_id  # the story goes by the smaller id of the two
