@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from hashlib import blake2b, sha1
 from pathlib import Path
@@ -243,7 +243,7 @@ def _bigrams(lines: list[list[int]]) -> set[int]:
 class Evidence:
     """What the story decision compares: shingles, phrases, paragraph hashes and figures.
 
-    ``by_paragraph`` (paragraph hash -> its shingles and stem ids) is known for an article
+    ``by_paragraph`` (paragraph hash -> its shingles, stem ids and figures) is known for an article
     built from its text and absent for one read back from the index; the decision needs
     it on one side only, since shared paragraphs are the same text on both. ``phrases``
     and ``numbers`` are None for rows stored before they were (the checks then pass).
@@ -253,41 +253,56 @@ class Evidence:
     phrases: set[int] | None = None
     paragraphs: set[int] = field(default_factory=set)
     numbers: set[int] | None = None
-    by_paragraph: dict[int, tuple[set[int], list[int]]] | None = None
+    by_paragraph: dict[int, tuple[set[int], list[int], set[int]]] | None = None
 
 
 def evidence(text: str, language: str | None) -> Evidence:
     """An article's evidence from its text: shingles (as ``shingles`` gives), stemmed
     word bigrams within paragraphs, paragraph hashes (lines, normalised) and figures."""
-    by_paragraph: dict[int, tuple[set[int], list[int]]] = {}
+    by_paragraph: dict[int, tuple[set[int], list[int], set[int]]] = {}
     for line in text.splitlines():
         norm = normalise_text(line)
         if norm:
             words = _WORD.findall(norm)
-            by_paragraph.setdefault(_hash(norm), (_shingle_set(words, language), _stem_ids(words, language)))
+            by_paragraph.setdefault(_hash(norm), (_shingle_set(words, language), _stem_ids(words, language),
+                                                  numbers(line)))
     parts = list(by_paragraph.values())
-    return Evidence(shingles=set().union(*(w for w, _ in parts)), phrases=_bigrams([ids for _, ids in parts]),
-                    paragraphs=set(by_paragraph), numbers=numbers(text), by_paragraph=by_paragraph)
+    return Evidence(shingles=set().union(*(p[0] for p in parts)), phrases=_bigrams([p[1] for p in parts]),
+                    paragraphs=set(by_paragraph), numbers=set().union(*(p[2] for p in parts)),
+                    by_paragraph=by_paragraph)
+
+
+def without_template(a: Evidence, b: Evidence, same_site: bool) -> tuple[Evidence, Evidence]:
+    """Both sides without a same-site pair's shared template paragraphs: their words,
+    phrases and figures (the paragraphs' text is known from the side built from text)."""
+    shared = a.paragraphs & b.paragraphs
+    known = a.by_paragraph if a.by_paragraph is not None else b.by_paragraph
+    if not (same_site and shared and known is not None):
+        return a, b
+    parts = [known[h] for h in shared if h in known]
+    words = set().union(*(p[0] for p in parts))
+    own_a, own_b = a.shingles - words, b.shingles - words
+    # one page with next to nothing outside the shared paragraphs: a copy or an earlier
+    # version of the other, whose paragraphs are its own text
+    if min(len(own_a) / (len(a.shingles) or 1), len(own_b) / (len(b.shingles) or 1)) < COPY_REST:
+        return a, b
+    pairs = _bigrams([p[1] for p in parts])
+    figures = set().union(*(p[2] for p in parts))
+
+    def strip(e: Evidence, own: set[int]) -> Evidence:
+        return replace(e, shingles=own, paragraphs=e.paragraphs - shared,
+                       phrases=e.phrases - pairs if e.phrases is not None else None,
+                       numbers=e.numbers - figures if e.numbers is not None else None)
+
+    return strip(a, own_a), strip(b, own_b)
 
 
 def own_text_similarity(a: Evidence, b: Evidence, same_site: bool) -> tuple[float, float]:
     """Jaccard of the shingle sets and of the phrase sets (1.0 when a side has none
     stored), without a same-site pair's shared template paragraphs."""
-    wa, wb = a.shingles, b.shingles
-    pa, pb = a.phrases, b.phrases
-    shared = a.paragraphs & b.paragraphs
-    known = a.by_paragraph if a.by_paragraph is not None else b.by_paragraph
-    if same_site and shared and known is not None:
-        words = set().union(*(known[h][0] for h in shared if h in known))
-        own_a, own_b = wa - words, wb - words
-        # one page with next to nothing outside the shared paragraphs: a copy or an
-        # earlier version of the other, whose paragraphs are its own text
-        if min(len(own_a) / (len(wa) or 1), len(own_b) / (len(wb) or 1)) >= COPY_REST:
-            pairs = _bigrams([known[h][1] for h in shared if h in known])
-            wa, wb = own_a, own_b
-            pa = pa - pairs if pa is not None else None
-            pb = pb - pairs if pb is not None else None
-    return jaccard(wa, wb), (jaccard(pa, pb) if pa is not None and pb is not None else 1.0)
+    a, b = without_template(a, b, same_site)
+    phrases = jaccard(a.phrases, b.phrases) if a.phrases is not None and b.phrases is not None else 1.0
+    return jaccard(a.shingles, b.shingles), phrases
 
 
 def numbers_agree(a: Evidence, b: Evidence) -> bool:
@@ -301,5 +316,6 @@ def numbers_agree(a: Evidence, b: Evidence) -> bool:
 
 def same_story(a: Evidence, b: Evidence, same_site: bool, threshold: float = SAME_STORY_JACCARD) -> bool:
     """The story decision: own-text word and phrase overlap, figures not contradicting."""
-    words, pairs = own_text_similarity(a, b, same_site)
+    a, b = without_template(a, b, same_site)
+    words, pairs = own_text_similarity(a, b, same_site=False)
     return words >= threshold and pairs >= SAME_STORY_PHRASES and numbers_agree(a, b)

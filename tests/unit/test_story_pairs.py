@@ -11,16 +11,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.stories_labelled import Counts, evaluate, written_pairs, written_texts
+from bench.stories_labelled import WRITTEN, Counts, evaluate, written_pairs
 from steppewatch import dedup
 
 PAIRS = written_pairs()
 LANGUAGES = sorted({p.language for p in PAIRS})
-BLOCK_LINES = sorted({line for name, t in written_texts().items() if name.endswith(("_in_vesti", "_in_herald"))
-                      for line in t["text"].splitlines()[-5:]})
+BLOCK_LINES = sorted({line for block in yaml.safe_load(WRITTEN.read_text("utf-8"))["blocks"].values()
+                      for line in block.splitlines()})
 
 
 def decide(a: str, b: str, language: str, same_site: bool) -> bool:
