@@ -1,5 +1,5 @@
 """Stories through ``Index.commit`` (SQLite): one site's same-topic stories stay apart, a
-rewrite by another outlet joins, and rows stored before migration 0008 still match."""
+rewrite by another outlet joins, and rows stored before migration 0009 still match."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_same_site_same_topic_stories_stay_two_and_a_rewrite_joins(tmp_path: Pat
 
 
 def test_rows_without_evidence_are_compared_on_words(tmp_path: Path) -> None:
-    """A database migrated from before 0008 holds NULL evidence until ``reindex``."""
+    """A database migrated from before 0009 holds NULL evidence until ``reindex``."""
     index = Index(f"sqlite:///{tmp_path}/index.sqlite")
     store = LocalStore(tmp_path / "s")
     first = index.commit(article("bank_deposits", "en"), b"1", store)
@@ -45,14 +45,15 @@ def test_rows_without_evidence_are_compared_on_words(tmp_path: Path) -> None:
         conn.execute(sa.update(shingles).values(phrases=None, paragraphs=None, numbers=None))
     copy = index.commit(article("bank_deposits_in_wire", "en"), b"2", store)
     assert copy.story_id == first.story_id
-    assert index.rebuild(store) == {"records": 2, "aliases": 0}
+    counts = index.rebuild(store)
+    assert (counts["records"], counts["aliases"]) == (2, 0)
     with index.engine.begin() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(shingles)
                             .where(shingles.c.phrases.is_(None))).scalar() == 0
     assert index.stories()[copy.article_id] == first.story_id
 
 
-def test_a_database_from_before_0008_upgrades_and_keeps_matching(tmp_path: Path) -> None:
+def test_a_database_from_before_0009_upgrades_and_keeps_matching(tmp_path: Path) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -64,7 +65,7 @@ def test_a_database_from_before_0008_upgrades_and_keeps_matching(tmp_path: Path)
     cfg.set_main_option("script_location", str(Path(index_module.__file__).parent / "migrations"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0007")
+        command.upgrade(cfg, "0008")
         conn.execute(sa.text("INSERT INTO shingles (article_id, language, day, story_id, data) "
                              "VALUES ('x', 'en', '2025-01-12', 'x', x'')"))
     index = Index(url)
