@@ -15,7 +15,9 @@ from __future__ import annotations
 import itertools
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -85,18 +87,27 @@ def main() -> None:
             tp = sum(1 for s, same in scores if s >= t and same)
             fp = sum(1 for s, same in scores if s >= t and not same)
             print(f"| {name} | {t} | {tp / (tp + fp) if tp + fp else 1:.3f} | {tp / positives:.3f} |")
-    # the shipped decision end to end: LSH candidates (shared band) and exact Jaccard >= threshold
-    sets = {item[0]: dedup.shingles(item[2], item[1]) for item in items}
-    bands = {k: set(enumerate(dedup.band_hashes(dedup.signature(v)))) for k, v in sets.items()}
-    tp = fp = fn = 0
-    for a, b, same in pairs:
-        decided = bool(bands[a[0]] & bands[b[0]]) and dedup.jaccard(sets[a[0]], sets[b[0]]) >= dedup.SAME_STORY_JACCARD
-        tp += decided and same
-        fp += decided and not same
-        fn += (not decided) and same
-    print(f"\nshipped pair decision (MinHash {dedup.NUM_PERM} perms, LSH {dedup.BANDS}x{dedup.ROWS}, "
-          f"exact Jaccard >= {dedup.SAME_STORY_JACCARD}): precision {tp / (tp + fp):.3f}, "
-          f"recall {tp / (tp + fn):.3f} ({tp} true, {fp} false positives, {fn} missed)")
+    # the decision end to end: LSH candidates (shared band), then exact Jaccard >= threshold
+    # (before issue 14) or dedup.same_story on the stored evidence (shipped)
+    evidence = {item[0]: dedup.evidence(item[2], item[1]) for item in items}
+    bands = {k: set(enumerate(dedup.band_hashes(dedup.signature(v.shingles)))) for k, v in evidence.items()}
+    rules = {
+        "word Jaccard, before issue 14": lambda a, b, same_site: dedup.jaccard(
+            evidence[a].shingles, evidence[b].shingles) >= dedup.SAME_STORY_JACCARD,
+        "dedup.same_story, shipped": lambda a, b, same_site: dedup.same_story(
+            evidence[a], replace(evidence[b], by_paragraph=None), same_site),
+    }
+    for name, rule in rules.items():
+        tp = fp = fn = 0
+        for a, b, same in pairs:
+            same_site = urlsplit(a[0]).hostname == urlsplit(b[0]).hostname
+            decided = bool(bands[a[0]] & bands[b[0]]) and rule(a[0], b[0], same_site)
+            tp += decided and same
+            fp += decided and not same
+            fn += (not decided) and same
+        print(f"\npair decision (MinHash {dedup.NUM_PERM} perms, LSH {dedup.BANDS}x{dedup.ROWS}, {name}, "
+              f"threshold {dedup.SAME_STORY_JACCARD}): precision {tp / (tp + fp):.3f}, "
+              f"recall {tp / (tp + fn):.3f} ({tp} true, {fp} false positives, {fn} missed)")
 
 
 if __name__ == "__main__":

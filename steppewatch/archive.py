@@ -111,12 +111,12 @@ class Archive:
         forms = {article.url, article.canonical_url, *(extra_urls or [])}
         # CPU work before the transaction: concurrent crawls then hold the write lock (all of
         # SQLite, rows of PostgreSQL) for the inserts alone
-        sh = dedup.shingles(article.text, article.language)
-        hashes = dedup.band_hashes(dedup.signature(sh))
+        ev = dedup.evidence(article.text, article.language)
+        hashes = dedup.band_hashes(dedup.signature(ev.shingles))
         compressed = _gzip(raw)
         with self.index.writing() as conn:
             plan = _Plan([], [])
-            result = self._decide(conn, plan, article, compressed, forms, day, now, sh, hashes)
+            result = self._decide(conn, plan, article, compressed, forms, day, now, ev, hashes)
             for key, data, content_type, encoding, meta in plan.puts:
                 self.store.put(key, data, content_type, content_encoding=encoding, metadata=meta)
             queued = self.index.queue_writes(conn, plan.after)
@@ -124,18 +124,18 @@ class Archive:
         return result
 
     def _decide(self, conn: Connection, plan: _Plan, article: Article, compressed: bytes, forms: set[str],
-                day: str, now: datetime, sh: set[int], hashes: list[int]) -> Committed:
+                day: str, now: datetime, ev: dedup.Evidence, hashes: list[int]) -> Committed:
         existing = self.index.article_row(conn, article.id)
         if existing is not None:
-            return self._known(conn, plan, existing, article, compressed, forms, now, sh)
+            return self._known(conn, plan, existing, article, compressed, forms, now, ev)
         owner = self.index.claim_content(conn, article.content_hash, article.id)
         if owner == article.id:
             # a concurrent run committed this same article between our checks
             self.index.add_urls(conn, article.id, forms)
             return Committed(Outcome.DUPLICATE, article.id, self.index.story_of(conn, article.id))
         if owner is not None:
-            return self._alias(conn, plan, article, compressed, owner, forms, day, now, sh)
-        matched = self.index.matching_stories(conn, sh, article.language, day, hashes)
+            return self._alias(conn, plan, article, compressed, owner, forms, day, now, ev)
+        matched = self.index.matching_stories(conn, ev, article.language, article.site, day, hashes)
         matched = sorted({*matched, *self.index.edition_stories(conn, article, forms)})
         story = self.index.story_holder(conn, article, matched)
         merged = self._merge(conn, plan, story, [m for m in matched if m != story])
@@ -146,13 +146,13 @@ class Archive:
         plan.puts += [(keys[0], compressed, "text/html", "gzip", meta),
                       (keys[1], _json(record), "application/json", None, meta)]
         self.index.insert_article(conn, article, story, day, keys[1], now, alias_of=None, version=1)
-        self.index.insert_shingles(conn, article.id, article.language, day, story, sh, hashes)
+        self.index.insert_shingles(conn, article.id, article.language, day, story, ev, hashes)
         self.index.add_urls(conn, article.id, forms)
         self.index.add_editions(conn, article.id, article.editions)
         return Committed(Outcome.STORED, article.id, story, (*keys, *merged))
 
     def _known(self, conn: Connection, plan: _Plan, row: Any, article: Article, compressed: bytes,
-               forms: set[str], now: datetime, sh: set[int]) -> Committed:
+               forms: set[str], now: datetime, ev: dedup.Evidence) -> Committed:
         self.index.add_urls(conn, row.id, forms)
         if row.content_hash == article.content_hash or row.alias_of is not None:
             self.index.mark_checked(conn, row.id, now)
@@ -183,7 +183,7 @@ class Archive:
                       (staged_record, _json(record), "application/json", None, _meta(article))]
         plan.after += [{"action": "promote", "key": raw_key(row.site, row.day, row.id), "source": staged_raw},
                        {"action": "promote", "key": row.key, "source": staged_record}]
-        self.index.record_version(conn, row, article, v + 1, now, sh)
+        self.index.record_version(conn, row, article, v + 1, now, ev)
         self.index.add_editions(conn, row.id, article.editions)
         story, merged = self._join_editions(conn, plan, article, row.story_id, forms)
         return Committed(Outcome.UPDATED, row.id, story,
@@ -191,10 +191,10 @@ class Archive:
                           *[k for k in merged if k != row.key]))
 
     def _alias(self, conn: Connection, plan: _Plan, article: Article, compressed: bytes, owner: str,
-               forms: set[str], day: str, now: datetime, sh: set[int]) -> Committed:
+               forms: set[str], day: str, now: datetime, ev: dedup.Evidence) -> Committed:
         target = self.index.article_row(conn, owner)
         if target is not None and target.alias_of is None and _precedes(article, target):
-            return self._take_over(conn, plan, article, compressed, target, forms, day, now, sh)
+            return self._take_over(conn, plan, article, compressed, target, forms, day, now, ev)
         story = target.story_id if target is not None else owner
         key = alias_key(article.site, day, article.id)
         plan.puts.append((key, _json(_alias_record(article, owner, story, forms)), "application/json", None,
@@ -204,7 +204,7 @@ class Archive:
         return Committed(Outcome.ALIAS, article.id, story, (key,), alias_of=owner)
 
     def _take_over(self, conn: Connection, plan: _Plan, article: Article, compressed: bytes, old: Any,
-                   forms: set[str], day: str, now: datetime, sh: set[int]) -> Committed:
+                   forms: set[str], day: str, now: datetime, ev: dedup.Evidence) -> Committed:
         """The earlier publication of a text holds the record, whatever order runs find them in.
 
         The newcomer is stored in full; the previous holder becomes its alias (an alias
@@ -228,7 +228,7 @@ class Archive:
         plan.after += [{"action": "delete", "key": key} for key in gone]
         self.index.hand_over(conn, old, article.id, old_alias_key)
         self.index.insert_article(conn, article, story, day, keys[1], now, alias_of=None, version=1)
-        self.index.insert_shingles(conn, article.id, article.language, day, story, sh)
+        self.index.insert_shingles(conn, article.id, article.language, day, story, ev)
         self.index.add_urls(conn, article.id, forms)
         merged: list[str] = []
         if self.index.story_holder(conn, article, [story]) == article.id:  # the story's earliest publication now
@@ -309,7 +309,7 @@ class Archive:
     def rebuild(self, reader: RecordReader | None = None) -> dict[str, int]:
         """Rebuild the article rows from the records in the store (records carry their story ids).
 
-        Writes a crash left undone are finished first. Every record is read and its shingles
+        Writes a crash left undone are finished first. Every record is read and its story evidence
         computed next; then one write transaction empties the tables and fills them again,
         so readers see the old index or the new one, never a half-emptied one. Crawls may
         run beside it: their commits queue behind that transaction (the writers' lock file on
@@ -320,7 +320,7 @@ class Archive:
         self.repair()
         reader = reader or RecordReader(self.store)
         seen: set[str] = set()
-        prepared: list[tuple[str, dict[str, Any], set[int] | None]] = []
+        prepared: list[tuple[str, dict[str, Any], dedup.Evidence | None]] = []
 
         def prepare(keys: list[str]) -> None:
             new = [k for k in keys if k not in seen]
@@ -328,7 +328,7 @@ class Archive:
             for key, record in reader.each(new):
                 alias = parse_record_key(key).is_alias
                 text = "" if alias else str(record.get("text") or "")
-                prepared.append((key, record, None if alias else dedup.shingles(text, record.get("language"))))
+                prepared.append((key, record, None if alias else dedup.evidence(text, record.get("language"))))
 
         def record_keys() -> list[str]:
             return [k for prefix in RECORD_PREFIXES for k in self.store.list(prefix) if parse_record_key(k) is not None]
@@ -357,8 +357,8 @@ def put_manifest(store: Store, run_id: str, manifest: dict[str, Any]) -> str:
     return key
 
 
-def _one_per_id(prepared: list[tuple[str, dict[str, Any], set[int] | None]],
-                reader: RecordReader) -> list[tuple[str, dict[str, Any], set[int] | None]]:
+def _one_per_id(prepared: list[tuple[str, dict[str, Any], dedup.Evidence | None]],
+                reader: RecordReader) -> list[tuple[str, dict[str, Any], dedup.Evidence | None]]:
     """One record per article id, the others named as skipped.
 
     A crash between the objects of a take-over and its commit leaves the old holder both as
@@ -371,13 +371,13 @@ def _one_per_id(prepared: list[tuple[str, dict[str, Any], set[int] | None]],
     taken_over = {record["id"] for _key, record, sh in prepared
                   if sh is None and record.get("alias_of") in records and record.get("alias_of") != record["id"]}
 
-    def rank(item: tuple[str, dict[str, Any], set[int] | None]) -> tuple[bool, int, str]:
+    def rank(item: tuple[str, dict[str, Any], dedup.Evidence | None]) -> tuple[bool, int, str]:
         _key, record, sh = item
         if sh is None:
             return (record["id"] in taken_over, 0, "")
         return (record["id"] not in taken_over, int(record.get("version") or 1), str(record.get("fetched_at") or ""))
 
-    best: dict[str, tuple[str, dict[str, Any], set[int] | None]] = {}
+    best: dict[str, tuple[str, dict[str, Any], dedup.Evidence | None]] = {}
     for item in prepared:
         held = best.get(item[1]["id"])
         if held is None or rank(item) > rank(held):

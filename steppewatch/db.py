@@ -61,6 +61,10 @@ shingles = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("story_id", sa.String(16), nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
+    # story evidence (migration 0010); NULL in rows written before it
+    sa.Column("phrases", sa.LargeBinary),
+    sa.Column("paragraphs", sa.LargeBinary),
+    sa.Column("numbers", sa.LargeBinary),
 )
 bands = sa.Table(
     "bands", metadata,

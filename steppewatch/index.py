@@ -11,8 +11,9 @@ order against the transaction, is ``steppewatch.archive``'s job. Three levels:
    (``FetchPolicy.rejection_recheck``); storing an article at one of those URLs forgets it.
 2. Exact content: ``contents.content_hash`` is unique; an article whose text is already
    stored under another URL becomes an alias of that record (no second copy).
-3. Near-duplicates: shingle sets and MinHash LSH bands find the story an article
-   belongs to (``story_id``).
+3. Near-duplicates: shingle sets and MinHash LSH bands find candidates for the story an
+   article belongs to (``story_id``); ``dedup.same_story`` decides on each (own text
+   without a site's template paragraphs, shared phrases, agreeing figures).
 
 The store is the source of truth and the index is derived from it (``reindex``).
 """
@@ -275,14 +276,14 @@ class Index:
                      .values(last_checked=now, checks=articles.c.checks + 1))
 
     def record_version(self, conn: Connection, row: Any, article: Article, version: int, now: datetime,
-                       sh: set[int]) -> None:
+                       ev: dedup.Evidence) -> None:
         """The rows of a new version of ``row``'s article (same id, key and story)."""
         conn.execute(db.insert_ignore(conn, contents, {"content_hash": article.content_hash, "article_id": row.id}))
         conn.execute(articles.update().where(articles.c.id == row.id).values(
             content_hash=article.content_hash, version=version, last_checked=now, checks=articles.c.checks + 1,
             title=article.title))
         self.delete_shingles(conn, row.id)
-        self.insert_shingles(conn, row.id, article.language, row.day, row.story_id, sh)
+        self.insert_shingles(conn, row.id, article.language, row.day, row.story_id, ev)
 
     def hand_over(self, conn: Connection, old: Any, new_id: str, old_alias_key: str) -> None:
         """``old``'s text passes to ``new_id`` (the earlier publication): ``old`` and its aliases
@@ -294,11 +295,13 @@ class Index:
 
     @staticmethod
     def insert_shingles(conn: Connection, article_id: str, language: str | None, day: str, story: str,
-                        sh: set[int], hashes: list[int] | None = None) -> None:
-        conn.execute(shingles.insert(), dict(article_id=article_id, language=language, day=day, story_id=story,
-                                             data=dedup.pack(sh)))
+                        ev: dedup.Evidence, hashes: list[int] | None = None) -> None:
+        conn.execute(shingles.insert(), dict(
+            article_id=article_id, language=language, day=day, story_id=story, data=dedup.pack(ev.shingles),
+            phrases=dedup.pack(ev.phrases or set()), paragraphs=dedup.pack(ev.paragraphs),
+            numbers=dedup.pack(ev.numbers or set())))
         if hashes is None:
-            hashes = dedup.band_hashes(dedup.signature(sh))
+            hashes = dedup.band_hashes(dedup.signature(ev.shingles))
         # the DB-API's executemany directly: SQLAlchemy's per-row parameter processing cost
         # more than the 64 inserts themselves
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -390,9 +393,14 @@ class Index:
         return conn.execute(sa.select(articles.c.story_id).where(articles.c.id == article_id)).scalar() or article_id
 
     @staticmethod
-    def matching_stories(conn: Connection, sh: set[int], language: str | None, day: str,
+    def matching_stories(conn: Connection, ev: dedup.Evidence, language: str | None, site: str, day: str,
                          hashes: list[int] | None = None) -> list[str]:
-        """Stories with a recent same-language article at least SAME_STORY_JACCARD alike."""
+        """Stories with a recent same-language article telling the same story (``dedup.same_story``).
+
+        Word Jaccard of the whole texts bounds the own-text one from above (template
+        words are in both sets), so it screens candidates before their evidence is read.
+        """
+        sh = ev.shingles
         if not sh:
             return []
         d = datetime.fromisoformat(day)
@@ -404,10 +412,14 @@ class Index:
         candidates = [c.article_id for c in conn.execute(_candidates_query(), {**params, "lo": lo, "hi": hi})]
         if not candidates:
             return []
-        rows = conn.execute(sa.select(shingles.c.story_id, shingles.c.language, shingles.c.data)
+        rows = conn.execute(sa.select(shingles.c.story_id, shingles.c.language, shingles.c.data,
+                                      shingles.c.phrases, shingles.c.paragraphs, shingles.c.numbers,
+                                      articles.c.site)
+                            .join(articles, articles.c.id == shingles.c.article_id)
                             .where(shingles.c.article_id.in_(candidates))).all()
         return sorted({row.story_id for row in rows if (row.language or None) == (language or None)
-                       and dedup.jaccard_packed(sh, row.data) >= dedup.SAME_STORY_JACCARD})
+                       and dedup.jaccard_packed(sh, row.data) >= dedup.SAME_STORY_JACCARD
+                       and dedup.same_story(ev, _stored_evidence(row), same_site=row.site == site)})
 
     @staticmethod
     def story_holder(conn: Connection, article: Article, stories: list[str]) -> str:
@@ -504,7 +516,7 @@ class Index:
             conn.execute(table.delete())
 
     def restore(self, conn: Connection, key: str, article: Article, record: dict[str, Any], day: str,
-                sh: set[int] | None) -> None:
+                sh: dedup.Evidence | None) -> None:
         """Insert the rows of one stored record (``sh`` None: an alias, which has no text)."""
         first = datetime.fromisoformat(record.get("first_fetched_at") or record["fetched_at"])
         if sh is None:
@@ -518,6 +530,17 @@ class Index:
             self.insert_shingles(conn, article.id, article.language, day, record["story_id"], sh)
             self.add_editions(conn, article.id, article.editions)
         self.add_urls(conn, article.id, {article.url, article.canonical_url, *record.get("urls", [])})
+
+
+def _stored_evidence(row: Any) -> dedup.Evidence:
+    """A stored article's side of the story decision; NULL columns (rows older than
+    migration 0010) leave their checks out."""
+    return dedup.Evidence(
+        shingles=dedup.unpack(row.data),
+        phrases=dedup.unpack(row.phrases) if row.phrases is not None else None,
+        paragraphs=dedup.unpack(row.paragraphs) if row.paragraphs is not None else set(),
+        numbers=dedup.unpack(row.numbers) if row.numbers is not None else None,
+    )
 
 
 def url_forms(forms: Iterable[str]) -> dict[str, str]:
