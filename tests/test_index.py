@@ -100,7 +100,7 @@ def test_changed_text_becomes_a_new_version(index: Index, tmp_path: Path) -> Non
     assert store.exists(record["versions"][0]["raw_key"])
 
 
-def _spin(text: str) -> str:
+def spin(text: str) -> str:
     swaps = {"visit": "go to", "meeting": "assembly", "believes": "thinks", "relations": "ties",
              "important": "essential", "country": "nation", "capital": "metropolis"}
     for word, other in swaps.items():
@@ -112,10 +112,10 @@ def _spin(text: str) -> str:
 def test_near_duplicates_share_a_story_and_other_stories_do_not(index: Index, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     original = make("http://steppe-times.test/dubnov/", seed_text(0))
-    spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
+    spun = make("http://silkroad-review.test/dubnov-copy/", spin(seed_text(0)), site="silkroad_review",
                 published="2024-12-04T08:00:00Z")
     other = make("http://steppe-times.test/korybko/", seed_text(1), published="2024-12-03T12:00:00+05:00")
-    far = make("http://silkroad-review.test/dubnov-much-later/", _spin(seed_text(0)) + "\nMonths later.",
+    far = make("http://silkroad-review.test/dubnov-much-later/", spin(seed_text(0)) + "\nMonths later.",
                site="silkroad_review", published="2025-03-01T08:00:00Z")
     s1 = Archive(index, store).commit(original, b"1").story_id
     assert Archive(index, store).commit(spun, b"2").story_id == s1
@@ -150,7 +150,7 @@ def test_story_id_is_the_earliest_publication_whatever_the_order(index: Index, t
 
     store = LocalStore(tmp_path / "s")
     original = make("http://steppe-times.test/dubnov/", seed_text(0), published="2024-12-03T08:00:00Z")
-    spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
+    spun = make("http://silkroad-review.test/dubnov-copy/", spin(seed_text(0)), site="silkroad_review",
                 published="2024-12-04T08:00:00Z")
     first = Archive(index, store).commit(spun, b"2")
     assert first.story_id == spun.id
@@ -202,6 +202,6 @@ def test_band_key_migration_keeps_every_row_both_ways(index: Index, tmp_path: Pa
             (command.downgrade if target != "head" else command.upgrade)(cfg, target)
         index.engine.dispose()
         assert key_columns() == key and band_rows() == before
-    spun = make("http://silkroad-review.test/dubnov-copy/", _spin(seed_text(0)), site="silkroad_review",
+    spun = make("http://silkroad-review.test/dubnov-copy/", spin(seed_text(0)), site="silkroad_review",
                 published="2024-12-04T08:00:00Z")
     assert Archive(index, store).commit(spun, b"4").story_id == original.id

@@ -29,7 +29,7 @@ from steppewatch.index import Index
 from steppewatch.models import Article, content_hash
 from steppewatch.store import LocalStore
 from tests.conftest import PG_URL
-from tests.test_index import _spin, make, seed_text
+from tests.test_index import spin, make, seed_text
 
 FETCHED = "2024-12-03T12:00:00+00:00"
 
@@ -82,7 +82,7 @@ def sequence() -> list[Article]:
         fixed(make("http://steppe-times.test/d/", seed_text(1), published="2024-12-03T09:00:00Z")),  # stored
         fixed(replace(make("http://steppe-times.test/d/", edited, published="2024-12-03T09:00:00Z"),
                       content_hash=content_hash(edited))),  # a new version
-        fixed(make("http://kazinfo.test/e/", _spin(text), site="kazinfo",
+        fixed(make("http://kazinfo.test/e/", spin(text), site="kazinfo",
                    published="2024-12-03T06:00:00Z")),  # the story's earliest: joins and renames it
     ]
 
