@@ -29,7 +29,7 @@ from steppewatch.index import Index
 from steppewatch.models import Article, content_hash
 from steppewatch.store import LocalStore
 from tests.conftest import PG_URL
-from tests.test_index import spin, make, seed_text
+from tests.test_index import make, seed_text, spin
 
 FETCHED = "2024-12-03T12:00:00+00:00"
 
