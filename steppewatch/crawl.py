@@ -58,6 +58,9 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "RETRY_BACKOFF_MAX": 60.0,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        # Scrapy 2.19 otherwise serves an HTTP endpoint that runs Python code sent to it
+        # (token in a job file under the user's state directory) for every crawl
+        "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": "INFO",
         "LOG_FORMATTER": "spiders.middlewares.QuietDropLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {

@@ -39,6 +39,19 @@ def test_offsite_and_non_http_links_are_never_requested(tmp_path: Path) -> None:
     assert result.summary["sites"]["site"]["stored"] == 2
 
 
+def test_a_crawl_opens_no_remote_control_server(tmp_path: Path) -> None:
+    """Scrapy 2.19 starts an HTTP server that runs Python code sent to it (token in a job file
+    under the user's state directory) unless told not to; the telnet console is off too."""
+    entry = write_site(tmp_path / "sites", SiteSpec("site.test", "site", articles=1))
+    state = tmp_path / "state"
+    with ReplayServer(tmp_path / "sites") as server:
+        result = crawl(write_registry(tmp_path / "sites.yaml", [entry]), str(tmp_path / "store"),
+                       f"sqlite:///{tmp_path}/i.sqlite", server.url, env={"XDG_STATE_HOME": str(state)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Remote control" not in result.stderr and "Telnet console" not in result.stderr
+    assert not list(state.rglob("*.json")), "no job file with a token was written"
+
+
 def test_hosts_on_the_machines_own_network_are_refused(tmp_path: Path) -> None:
     """Loopback, private and link-local targets are refused, by address or by what a name resolves to."""
     import asyncio
