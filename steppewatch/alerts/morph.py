@@ -3,9 +3,9 @@
 A query term and a text token match when their key sets intersect. Keys of a word:
 
 * **Cyrillic words**: the normal forms pymorphy3 gives (Russian dictionary; the Ukrainian
-  one for words only it knows). pymorphy3 declines surnames, first names, places and
-  organisations (Токаева, в Астане, Казатомпрома), which Snowball cut to different stems
-  (Токаев→тока, Токаева→токаев). Words outside the dictionary (new names,
+  one for words only it knows: Шевченка, Києві). pymorphy3 declines surnames, first names,
+  places and organisations (Токаева, в Астане, Казатомпрома), which Snowball cut to
+  different stems (Токаев→тока, Токаева→токаев). Words outside the dictionaries (new names,
   transliterations) go through pymorphy3's own guesser, which reads Russian endings
   (-ов/-ев/-ин/-ский surnames in all six cases come out as the nominative). The word itself
   is also a key: pymorphy3 reads some nominative surnames as forms of other words
@@ -14,12 +14,18 @@ A query term and a text token match when their key sets intersect. Keys of a wor
 * **Proper vs common readings** (the Газа/газ rule): pymorphy3 tags proper nouns
   (Geox, Name, Surn, Patr, Orgn, Trad). A word capitalised inside a sentence is read as
   a proper noun when it has such a parse ("сектора Газа": газа, not газ); a lowercase word
-  as a common word when it has a common parse ("поставки газа": газ). A query term is
-  read the same way by its case in the query (``газ`` the fuel, ``Газа`` the place).
-  Sentence-initial and all-capital words keep every reading: their case says nothing.
-  A proper noun's lemma is a key of its own (``^тура`` the river, ``тура`` the chess
-  piece), so a common word never meets a place or a person through a shared spelling.
-  Words no dictionary knows keep every reading: the guesser's tags are guesses.
+  as a common word when it has a common parse ("поставки газа": газ). A capitalised word at
+  the start of a sentence is the proper noun when that is nominative, the common reading is
+  not, and the sentence's first verb agrees (``initial_reading``: "Газа осталась без
+  света"; not "Газа хватит до весны"). A proper noun's lemma is a key of its own (``^тура``
+  the river, ``тура`` the chess piece), so a common word never meets a place or a person
+  through a shared spelling. The Ukrainian dictionary tags no places, so a capitalised word
+  it reads has its common lemmas as names too. Words no dictionary knows (Kazakh, Uzbek,
+  English) are names only when capitalised: "қарорга қарши" (against) is not the city Қарши.
+* **Query words** are read by their case in the query: capitalised, the name; lowercase,
+  the common word only when a dictionary has the word as a common word's normal form
+  (``газ``), else every reading (``токаев``, a surname typed in lower case); a phrase's
+  first word and words in capitals, every reading.
 * **Latin words**: the Snowball English stem, and the word itself.
 * **Kazakh, Kyrgyz and Uzbek case suffixes** (``turkic_stems``): Астанада, Бишкекте,
   Toshkentga also give the name without its suffix, when at least ``MIN_TURKIC_STEM``
