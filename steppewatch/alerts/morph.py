@@ -40,9 +40,10 @@ every token of an article was analysed before.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from collections.abc import Sequence
 from functools import lru_cache
+from itertools import islice
 from typing import Literal
 
 Reading = Literal["proper", "common", "initial", "any"]
@@ -170,7 +171,17 @@ def _agrees(subject: Parse, predicate: tuple[str | None, str | None]) -> bool:
     return not (gender and subject.gender and gender != subject.gender)
 
 
-def initial_reading(word: str, following: Sequence[str] = ()) -> Reading:
+@lru_cache(maxsize=100_000)
+def _subjects(word: str) -> tuple[Parse, ...]:
+    """The proper-noun nominative readings of a sentence-initial word, when it has no common
+    nominative one (else none: the word keeps every reading)."""
+    parses, known, _places = _analysis(fix_homoglyphs(word))
+    if not known or any(not p.proper and p.case == "nomn" for p in parses):
+        return ()
+    return tuple(p for p in parses if p.proper and p.case == "nomn")
+
+
+def initial_reading(word: str, following: Iterable[str] = ()) -> Reading:
     """How a capitalised word at the start of a sentence is read, given the words after it.
 
     A sentence most often starts with its subject, so the word is a proper noun when the
@@ -182,13 +193,10 @@ def initial_reading(word: str, following: Sequence[str] = ()) -> Reading:
     хватит до весны"). Otherwise every reading ("Газ
     подорожал", "Надежда Петрова сказала"); words no dictionary knows have every reading.
     """
-    parses, known, _places = _analysis(fix_homoglyphs(word))
-    if not known:
+    subjects = _subjects(word)
+    if not subjects:  # almost every word: the words after it are not even looked at
         return "any"
-    subjects = [p for p in parses if p.proper and p.case == "nomn"]
-    if not subjects or any(not p.proper and p.case == "nomn" for p in parses):
-        return "any"
-    for after in following[:PREDICATE_WINDOW]:
+    for after in islice(following, PREDICATE_WINDOW):
         predicate = _predicate(after)
         if predicate:
             fits = any(_agrees(s, p) for s in subjects for p in predicate)

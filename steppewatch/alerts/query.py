@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -147,17 +147,19 @@ def readings(text: str, count: int) -> list[Reading]:
     cased = _normalise(text, fold=False)
     found: list[Reading] = []
     matches = list(_TOKEN.finditer(cased))
+
+    def following(i: int) -> Iterator[str]:  # the words after token i, in its clause (read lazily)
+        for after in matches[i + 1:i + 1 + PREDICATE_WINDOW]:
+            if _CLAUSE_END.search(cased, matches[i].end(), after.start()):
+                return
+            yield after.group().casefold()
+
     previous_end = 0
     for i, m in enumerate(matches):
         word = m.group()
         if previous_end == 0 and not found or _SENTENCE_END.search(cased, previous_end, m.start()):
             if word[0].isupper() and not word.isupper():
-                following = []
-                for after in matches[i + 1:i + 1 + PREDICATE_WINDOW]:
-                    if _CLAUSE_END.search(cased, m.end(), after.start()):
-                        break
-                    following.append(after.group().casefold())
-                found.append(initial_reading(word.casefold(), following))
+                found.append(initial_reading(word.casefold(), following(i)))
             else:
                 found.append("any")
         elif word[0].isupper() and not word.isupper():
