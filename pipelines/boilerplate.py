@@ -12,6 +12,10 @@ The evidence is structural, so it holds on templates nobody here has seen:
   for part of the body); article paragraphs are prose with links inside, not one link;
 - **"read also" paragraphs**: a paragraph that starts with a "Read also:" label (in the
   region's languages and the ones of the real-page set) and is otherwise a lone link;
+- **reader comments**: a line that is only a comments heading ("Комментарии (3)", "3
+  comments", "Izohlar (2)") when the page has it as an element of its own, and every line
+  after it: trafilatura sometimes keeps a comments section after the body, and readers
+  name people and places the article does not (an alert would fire on them);
 
 Class names are not evidence here: the words that name furniture (``latest``, ``share``,
 ``teaser``, ``comment``, ``promo``…) also name the containers that hold the whole article on
@@ -43,6 +47,14 @@ _LABELS = (
 )
 READ_ALSO = re.compile(r"^" + _LABELS + r"\s*[:：.—–-]?\s*", re.IGNORECASE)
 _ANY_LABEL = re.compile(_LABELS, re.IGNORECASE)
+
+# The heading of a reader-comments section, alone on its line, with or without a count:
+# "Комментарии (3)", "3 comments", "Izohlar (2)", "Пікірлер". Only the plural, as a whole
+# line: "Комментарий эксперта" or "Комментарии экспертов" are an article's own subheadings.
+COMMENTS_HEADING = re.compile(
+    r"^(?:\(?\d+\)?\s*)?(?:comments|reader comments|комментарии|комментарии читателей|отзывы|"
+    r"пікірлер|комментарийлер|izohlar|изоҳлар|фикрлар|fikrlar|коментарі)(?:\s*[(\[]?\s*\d+\s*[)\]]?)?\s*:?$",
+    re.IGNORECASE)
 
 # Blocks that may hold a "read also" paragraph (trafilatura writes each as one line).
 _LABELLED_BLOCKS = ("p", "div", "li", "h2", "h3", "h4", "h5", "h6", "dd", "blockquote", "td", "section")
@@ -142,6 +154,13 @@ class Furniture:
                         self._read_also.add(rest)
         return self._read_also
 
+    def has_heading(self, line: str) -> bool:
+        """Whether an element of the page has exactly this (normalised) text: a heading of its
+        own, not words that trafilatura joined from inside a paragraph."""
+        return any(norm(el.text_content()) == line
+                   for el in self._tree.iter("h2", "h3", "h4", "h5", "h6", "div", "span", "p", "strong", "b")
+                   if len(el) <= 2)
+
     def is_teaser(self, line: str) -> bool:
         """The (normalised) line is a headline link to another page, give or take a
         bullet, time or date."""
@@ -156,9 +175,12 @@ class Furniture:
         normed = [norm(ln) for ln in lines]
         read_also = self.read_also if any(_ANY_LABEL.search(n) for n in normed) else set()
         kept: list[str] = []
-        dropped = {"teaser": 0, "teaser_chars": 0, "read_also": 0}
+        dropped = {"teaser": 0, "teaser_chars": 0, "read_also": 0, "comments": 0}
         skip_next = False
-        for line, n in zip(lines, normed, strict=True):
+        for i, (line, n) in enumerate(zip(lines, normed, strict=True)):
+            if i and COMMENTS_HEADING.match(n) and self.has_heading(n):
+                dropped["comments"] += len(lines) - i
+                break
             if skip_next and n in self.teasers:
                 dropped["read_also"] += 1
                 skip_next = False

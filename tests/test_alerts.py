@@ -281,3 +281,55 @@ def test_rows_of_one_story_send_one_message_and_an_unindexed_record_none(smtp: S
     assert outbox.send(SMTPMailer("127.0.0.1", smtp.port)) == {} and len(smtp.messages) == 1
     with index.engine.connect() as conn:
         assert sorted(conn.execute(sa.select(alert_outbox.c.status)).scalars()) == ["merged", "sent"]
+
+
+def test_the_headline_is_the_story_member_that_matches_best(smtp: SMTPSink, tmp_path: Path) -> None:
+    # rows for a story of three copies, the earliest copy's first: the message is headlined
+    # by the copy with the rule's term in its title, though another mentions it more often
+    # and the matched one is earlier; "also reported by" names the two others, not the headline
+    import sqlalchemy as sa
+
+    from steppewatch.index import articles
+
+    outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Kazatomprom", "recipients": ["a@example.org"]}])
+    first = _article(store, index, "Uranium market weekly", _distinct(2) + "\nKazatomprom was mentioned once.",
+                     published="2024-12-03T08:00:00+05:00")
+    best = _article(store, index, "Kazatomprom cuts its 2025 forecast", _distinct(1) + "\nKazatomprom said so.",
+                    site="kazinfo", published="2024-12-03T09:00:00+05:00")
+    many = _article(store, index, "Mining roundup", _distinct(4) + "\nKazatomprom, Kazatomprom and Kazatomprom.",
+                    site="dala_news", published="2024-12-03T10:00:00+05:00")
+    with index.engine.begin() as conn:
+        (story,) = conn.execute(sa.select(articles.c.story_id).where(articles.c.key == first)).one()
+        conn.execute(articles.update().where(articles.c.key.in_([best, many])).values(story_id=story))
+    outbox.match_keys([first, best, many])  # three rows, matched before the copies were joined
+    counts = outbox.send(SMTPMailer("127.0.0.1", smtp.port))
+    assert (counts["immediate_sent"], counts["immediate_merged"]) == (1, 2)
+    (message,) = smtp.parsed()
+    assert message["Subject"] == "[steppewatch] r: Kazatomprom cuts its 2025 forecast"
+    text = message.get_body(("plain",)).get_content()
+    head, also = text.split("Also reported by")
+    assert "**Kazatomprom** said so" in head  # the headline copy's own snippet
+    assert "Uranium market weekly" in also and "Mining roundup" in also
+    assert "Kazatomprom cuts its 2025 forecast" not in also
+
+
+def test_without_a_title_hit_the_most_occurrences_then_the_earliest_headline(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from steppewatch.index import alert_outbox, articles
+
+    outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Kazatomprom", "recipients": ["a@example.org"]}])
+    keys = [_article(store, index, title, _distinct(n) + "\n" + mention, site=site, published=published)
+            for n, (title, mention, site, published) in enumerate([
+                ("Late roundup", "Kazatomprom twice: Kazatomprom.", "steppe_times", "2024-12-03T12:00:00+05:00"),
+                ("Early roundup", "Kazatomprom twice: Kazatomprom.", "kazinfo", "2024-12-03T07:00:00+05:00"),
+                ("Earliest note", "Kazatomprom once.", "dala_news", "2024-12-03T06:00:00+05:00")])]
+    with index.engine.begin() as conn:
+        (story,) = conn.execute(sa.select(articles.c.story_id).where(articles.c.key == keys[0])).one()
+        conn.execute(articles.update().where(articles.c.key.in_(keys[1:])).values(story_id=story))
+    outbox.match_keys([keys[0]])
+    with index.engine.connect() as conn:
+        row = conn.execute(sa.select(alert_outbox)).one()
+    item = outbox.story_item(row)  # the message item, without a mail server
+    assert item.title == "Early roundup"
+    assert {title for _site, title, _url in item.also} == {"Late roundup", "Earliest note"}

@@ -3,9 +3,9 @@
 A query term and a text token match when their key sets intersect. Keys of a word:
 
 * **Cyrillic words**: the normal forms pymorphy3 gives (Russian dictionary; the Ukrainian
-  one for words only it knows). pymorphy3 declines surnames, first names, places and
-  organisations (Токаева, в Астане, Казатомпрома), which Snowball cut to different stems
-  (Токаев→тока, Токаева→токаев). Words outside the dictionary (new names,
+  one for words only it knows: Шевченка, Києві). pymorphy3 declines surnames, first names,
+  places and organisations (Токаева, в Астане, Казатомпрома), which Snowball cut to
+  different stems (Токаев→тока, Токаева→токаев). Words outside the dictionaries (new names,
   transliterations) go through pymorphy3's own guesser, which reads Russian endings
   (-ов/-ев/-ин/-ский surnames in all six cases come out as the nominative). The word itself
   is also a key: pymorphy3 reads some nominative surnames as forms of other words
@@ -14,12 +14,18 @@ A query term and a text token match when their key sets intersect. Keys of a wor
 * **Proper vs common readings** (the Газа/газ rule): pymorphy3 tags proper nouns
   (Geox, Name, Surn, Patr, Orgn, Trad). A word capitalised inside a sentence is read as
   a proper noun when it has such a parse ("сектора Газа": газа, not газ); a lowercase word
-  as a common word when it has a common parse ("поставки газа": газ). A query term is
-  read the same way by its case in the query (``газ`` the fuel, ``Газа`` the place).
-  Sentence-initial and all-capital words keep every reading: their case says nothing.
-  A proper noun's lemma is a key of its own (``^тура`` the river, ``тура`` the chess
-  piece), so a common word never meets a place or a person through a shared spelling.
-  Words no dictionary knows keep every reading: the guesser's tags are guesses.
+  as a common word when it has a common parse ("поставки газа": газ). A capitalised word at
+  the start of a sentence is the proper noun when that is nominative, the common reading is
+  not, and the sentence's first verb agrees (``initial_reading``: "Газа осталась без
+  света"; not "Газа хватит до весны"). A proper noun's lemma is a key of its own (``^тура``
+  the river, ``тура`` the chess piece), so a common word never meets a place or a person
+  through a shared spelling. The Ukrainian dictionary tags no places, so a capitalised word
+  it reads has its common lemmas as names too. Words no dictionary knows (Kazakh, Uzbek,
+  English) are names only when capitalised: "қарорга қарши" (against) is not the city Қарши.
+* **Query words** are read by their case in the query: capitalised, the name; lowercase,
+  the common word only when a dictionary has the word as a common word's normal form
+  (``газ``), else every reading (``токаев``, a surname typed in lower case); a phrase's
+  first word and words in capitals, every reading.
 * **Latin words**: the Snowball English stem, and the word itself.
 * **Kazakh, Kyrgyz and Uzbek case suffixes** (``turkic_stems``): Астанада, Бишкекте,
   Toshkentga also give the name without its suffix, when at least ``MIN_TURKIC_STEM``
@@ -34,10 +40,13 @@ every token of an article was analysed before.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from typing import Literal
 
-Reading = Literal["proper", "common", "any"]
+Reading = Literal["proper", "common", "initial", "any"]
 
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN = re.compile(r"[a-z]")
@@ -82,51 +91,163 @@ def _analyzer(lang: str):  # noqa: ANN202 (pymorphy3 has no type stubs)
 PROPER = "^"  # marks a proper noun's lemma: the place Газа ("^газа") is not a form of газ
 
 
+def _grammeme(value: object) -> str | None:
+    """A pymorphy3 tag attribute as a plain string (its own type refuses to compare with
+    strings it does not know)."""
+    return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class Parse:
+    """One reading of a word: its normal form, whether it is a proper noun, and its case."""
+
+    lemma: str
+    proper: bool
+    case: str | None
+    number: str | None = None
+    gender: str | None = None
+
+
 @lru_cache(maxsize=200_000)
+def _analysis(word: str) -> tuple[tuple[Parse, ...], bool, bool]:
+    """(the word's parses, whether a dictionary knows it, whether that dictionary tags places:
+    the Ukrainian one does not, so Київ and Харків are common nouns to it). The Russian dictionary first; the
+    Ukrainian one for a word only it knows (Шевченка, Харкова, Києва: Ukrainian declension
+    that Russian's guesser would read as other words); the Russian guesser for a word neither
+    knows, unless it has Ukrainian letters (Kazakh written without its own letters: no guesses)."""
+    ru = _analyzer("ru")
+    analyzer = ru
+    if not ru.word_is_known(word):
+        uk = _analyzer("uk")
+        if uk.word_is_known(word):
+            analyzer = uk
+        elif _UKRAINIAN.search(word):
+            return (), False, True
+    known = analyzer.word_is_known(word)
+    parses = tuple(Parse(p.normal_form.replace("ё", "е"), bool(PROPER_TAGS & p.tag.grammemes),
+                         _grammeme(p.tag.case), _grammeme(p.tag.number), _grammeme(p.tag.gender))
+                   for p in analyzer.parse(word))
+    return parses, known, analyzer is ru
+
+
 def _parses(word: str) -> tuple[tuple[tuple[str, bool], ...], bool, bool]:
     """((normal form, proper noun?) per parse, whether a dictionary knows the word, whether
     it knows it as a common word)."""
-    ru = _analyzer("ru")
-    analyzer = ru
-    if _UKRAINIAN.search(word) and not ru.word_is_known(word):
-        uk = _analyzer("uk")
-        if not uk.word_is_known(word):
-            return (), False, False  # Kazakh written without its own letters, or unknown: no guesses
-        analyzer = uk
-    known = analyzer.word_is_known(word)
-    parses = tuple((p.normal_form.replace("ё", "е"), bool(PROPER_TAGS & p.tag.grammemes))
-                   for p in analyzer.parse(word))
-    return parses, known, known and any(not proper for _, proper in parses)
+    parses, known, _places = _analysis(word)
+    pairs = tuple((p.lemma, p.proper) for p in parses)
+    return pairs, known, known and any(not proper for _, proper in pairs)
 
 
-def _cyrillic_keys(word: str, reading: Reading) -> set[str]:
-    parses, known, common_word = _parses(word)
+def is_common_lemma(word: str) -> bool:
+    """Whether a dictionary knows ``word`` as the normal form of a common word (газ, перо,
+    надежда), not only as an inflected form of one: ``токаев`` is only the genitive plural
+    of "токай", so a query ``токаев`` is a surname typed in lower case."""
+    parses, known, _places = _analysis(fix_homoglyphs(word))
+    return known and any(not p.proper and p.lemma == word for p in parses)
+
+
+PREDICATE_WINDOW = 5  # words after a sentence-initial word searched for its verb
+IMPERSONAL = "impersonal"
+
+
+@lru_cache(maxsize=50_000)
+def _predicate(word: str) -> tuple[tuple[str | None, str | None], ...]:
+    """(number, gender) of each reading of ``word`` as a finite verb or short form (осталась:
+    singular feminine; примет: singular, any gender), empty when it cannot be a predicate."""
+    if not _CYRILLIC.search(word) or _KAZAKH_ONLY.search(word):
+        return ()
+    forms = [p for p in _analyzer("ru").parse(word) if p.tag.POS in ("VERB", "PRTS", "ADJS")]
+    if any("Impe" in p.tag.grammemes for p in forms):  # хватает, хватит: a sentence without a subject
+        return ((IMPERSONAL, None),)
+    return tuple((_grammeme(p.tag.number), _grammeme(p.tag.gender)) for p in forms)
+
+
+def _agrees(subject: Parse, predicate: tuple[str | None, str | None]) -> bool:
+    number, gender = predicate
+    if number == IMPERSONAL:
+        return False
+    if number and subject.number and number != subject.number:
+        return False
+    return not (gender and subject.gender and gender != subject.gender)
+
+
+@lru_cache(maxsize=100_000)
+def _subjects(word: str) -> tuple[Parse, ...]:
+    """The proper-noun nominative readings of a sentence-initial word, when it has no common
+    nominative one (else none: the word keeps every reading)."""
+    parses, known, _places = _analysis(fix_homoglyphs(word))
+    if not known or any(not p.proper and p.case == "nomn" for p in parses):
+        return ()
+    return tuple(p for p in parses if p.proper and p.case == "nomn")
+
+
+def initial_reading(word: str, following: Iterable[str] = ()) -> Reading:
+    """How a capitalised word at the start of a sentence is read, given the words after it.
+
+    A sentence most often starts with its subject, so the word is a proper noun when the
+    dictionary has it as one in the nominative and has no common reading in the nominative
+    ("Газа осталась без света": the place, the fuel would be genitive; "Баку примет", "Перу
+    ввело") — unless the sentence's first verb (within ``PREDICATE_WINDOW`` words) cannot
+    agree with that nominative ("Газа в хранилищах осталось мало": осталось is neuter, so
+    Газа is no subject, and the genitive of the fuel stays) or can be impersonal ("Газа
+    хватит до весны"). Otherwise every reading ("Газ
+    подорожал", "Надежда Петрова сказала"); words no dictionary knows have every reading.
+    """
+    subjects = _subjects(word)
+    if not subjects:  # almost every word: the words after it are not even looked at
+        return "any"
+    for after in islice(following, PREDICATE_WINDOW):
+        predicate = _predicate(after)
+        if predicate:
+            fits = any(_agrees(s, p) for s in subjects for p in predicate)
+            return "proper" if fits else "any"
+    return "proper"
+
+
+def _cyrillic_keys(word: str, reading: Reading, query: bool) -> set[str]:
+    """Keys of a Cyrillic word a dictionary knows (the guesser's readings are in
+    ``_unknown_keys``)."""
+    tags_places = _analysis(word)[2]
+    parses, _known, _common_word = _parses(word)
+    if reading == "initial":  # no words after it known: judged on its own
+        reading = initial_reading(word)
     proper = {PROPER + lemma for lemma, is_proper in parses if is_proper}
     common = {lemma for lemma, is_proper in parses if not is_proper}
-    if not known:  # the guesser's tags are guesses: every reading (Кумтором → кумтор)
-        keys = proper | common
-    elif reading == "proper" and proper:
-        keys = proper
-    elif reading == "common" and common:
-        keys = common
+    if reading == "proper" and not tags_places:
+        # a capitalised word of a dictionary without place tags: its common lemmas may be the
+        # place ("У Києві": Кий the name, or Київ, which it calls a common noun)
+        names = proper | {PROPER + lemma for lemma in common} | {PROPER + word}
+        return names if query else names | common | {word}
+    if reading == "proper" and not proper:
+        # capitalised, but known only as a common word: a name the dictionary does not tag
+        # (a party, a company, a place named by a common word), so its lemmas are names too. A query word that is no common word's
+        # normal form means only the name (``Орал`` the city, not "орал", a form of
+        # "орать"); one that is (``Нефть``) was capitalised for style and keeps every reading.
+        names = {PROPER + lemma for lemma in common} | {PROPER + word}
+        if query and not is_common_lemma(word):
+            return names
+        return names | common | {word}
+    if reading == "proper":
+        return proper | {PROPER + word}
+    if reading == "common" and common:
+        return common
+    # every reading, and the word itself as a name too: pymorphy3 reads the nominative
+    # Токаев as a form of "токай", while its oblique forms have the lemma токаев
+    return proper | common | {word, PROPER + word}
+
+
+def _unknown_keys(word: str) -> set[str]:
+    """Keys of a word no dictionary knows: itself and what pymorphy3's guesser makes of it
+    when it is Cyrillic without Kazakh letters (every reading: the guesser's tags are
+    guesses; Кумтором → кумтор); with Kazakh letters, only the surname of a Russian case
+    form (Тоқаева, Әбішевым: Russian text keeps the Kazakh spelling of names). Kazakh
+    words' own suffixes go through ``turkic_stems``."""
+    keys = {word}
+    if _KAZAKH_ONLY.search(word):
+        keys.update(PROPER + p.normal_form for p in _analyzer("ru").parse(word) if "Surn" in p.tag.grammemes)
     else:
-        keys = proper | common
-    # the word itself, as a name too: pymorphy3 reads the nominative Токаев as a form of
-    # "токай", while its oblique forms have the lemma токаев. Not against its reading:
-    # "газа" in lowercase is only the fuel, "Вена" capitalised only the city.
-    if known and reading == "proper" and proper:
-        keys.add(PROPER + word)
-    elif not (known and reading == "common" and common_word):
-        keys |= {word, PROPER + word}
-    return keys
-
-
-def _kazakh_keys(word: str) -> set[str]:
-    """A word with Kazakh letters: itself and, when it is a surname in a Russian case form
-    (Тоқаева, Әбішевым: Russian text keeps the Kazakh spelling of names), the surname as
-    pymorphy3's guesser reads it. Kazakh words' own suffixes go through ``turkic_stems``."""
-    keys = {word, PROPER + word}
-    keys.update(PROPER + p.normal_form for p in _analyzer("ru").parse(word) if "Surn" in p.tag.grammemes)
+        parses, _known, _common = _parses(word)
+        keys.update(PROPER + lemma if proper else lemma for lemma, proper in parses)
     return keys
 
 
@@ -138,18 +259,34 @@ def _stemmer(name: str):  # noqa: ANN202
 
 
 @lru_cache(maxsize=400_000)
-def word_keys(token: str, reading: Reading = "any") -> frozenset[str]:
-    """The keys of one normalised token (see the module docstring)."""
+def word_keys(token: str, reading: Reading = "any", query: bool = False) -> frozenset[str]:
+    """The keys of one normalised token (see the module docstring), read as ``reading`` says;
+    ``query``: the token is a query word, where a capital means a name and nothing else."""
     token = fix_homoglyphs(token)
     if len(token) <= 2 or not token.isalpha() and "'" not in token:
         return frozenset({token})
-    if _CYRILLIC.search(token):
-        keys = _kazakh_keys(token) if _KAZAKH_ONLY.search(token) else _cyrillic_keys(token, reading)
-    else:
-        keys = {token, _stemmer("english").stemWord(token)}
-    for stem in turkic_stems(token):  # a name, mostly: read both ways
-        keys |= {stem, PROPER + stem}
-    return frozenset(keys)
+    cyrillic = bool(_CYRILLIC.search(token))
+    if cyrillic and not _KAZAKH_ONLY.search(token) and _analysis(token)[1]:
+        keys = _cyrillic_keys(token, reading, query)
+        if query or reading == "common":
+            # a query word is a nominative, and a lowercase word no suffixed name: "надежда"
+            # is not "надеж" + Uzbek -да (a capitalised one may be: Ташкентке, to Tashkent,
+            # is also a Russian word)
+            return frozenset(keys)
+        return frozenset(keys | {k for stem in turkic_stems(token) for k in (stem, PROPER + stem)})
+    # no dictionary knows the word (Kazakh, Kyrgyz, Uzbek, English, new names): its case
+    # says whether it may be a name. Lowercase inside a sentence it is not ("қарорга қарши",
+    # against; "ақтау", to acquit), and a capitalised query word means only the name
+    # (``Qarshi``, ``Ақтау`` the cities).
+    plain = _unknown_keys(token) if cyrillic else {token, _stemmer("english").stemWord(token)}
+    plain |= set(turkic_stems(token))
+    names = {k if k.startswith(PROPER) else PROPER + k for k in plain}
+    plain = {k for k in plain if not k.startswith(PROPER)}
+    if query and reading == "proper":
+        return frozenset(names)
+    if reading == "common" and not query:
+        return frozenset(plain)
+    return frozenset(plain | names)
 
 
 # -- Kazakh, Kyrgyz, Uzbek case suffixes ----------------------------------------------------

@@ -240,21 +240,54 @@ class Outbox:
             conn.execute(alert_outbox.update().where(alert_outbox.c.id == row_id, alert_outbox.c.status == "pending")
                          .values(status="merged", sent_at=datetime.now(UTC)))
 
-    def _item(self, row: Any) -> StoryItem:
+    def story_item(self, row: Any) -> StoryItem:
+        """The story of a row as a message item: headlined by the member that matches the rule
+        most strongly (a hit in its title, then most occurrences, then the earliest; the row's
+        own article on a tie), "also reported by" the story's other members."""
         story = self._current_stories([row.article_id]).get(row.article_id, row.story_id)
         with self.index.engine.connect() as conn:
             members = conn.execute(sa.select(articles).where(articles.c.story_id == story)
                                    .order_by(articles.c.published, articles.c.id)).all()
-        me = next((m for m in members if m.id == row.article_id), None)
-        record = self._load(me.key) if me is not None else None
-        if record is None:  # the article moved (an earlier original took over): its story's holder
-            record = next((r for m in members if m.alias_of is None and (r := self._load(m.key))), None)
+        head, record, snippet = self._headline(row, members)
+        if record is None:  # nothing of the story matches now: the row's article as it was matched
+            me = next((m for m in members if m.id == row.article_id), None)
+            record = self._load(me.key) if me is not None else None
+            head = me.id if me is not None and record is not None else None
+            if record is None:  # the article moved (an earlier original took over): its story's holder
+                holder = next(((m, r) for m in members if m.alias_of is None and (r := self._load(m.key))), None)
+                if holder is not None:
+                    head, record = holder[0].id, holder[1]
         record = record or {"title": "(record missing)", "canonical_url": "", "site": "", "published": None}
-        also = tuple((m.site, m.title or "", m.canonical_url) for m in members if m.id != row.article_id)
+        snippet = snippet or (row.snippet_text or "", row.snippet_html or "")
+        also = tuple((m.site, m.title or "", m.canonical_url) for m in members if m.id != (head or row.article_id))
         return StoryItem(title=record.get("title") or "", url=record.get("canonical_url") or "",
                          site=record.get("site") or "", published=record.get("published"),
-                         language=record.get("language"), snippet_text=row.snippet_text or "",
-                         snippet_html=row.snippet_html or "", also=also)
+                         language=record.get("language"), snippet_text=snippet[0], snippet_html=snippet[1],
+                         also=also)
+
+    def _headline(self, row: Any, members: list[Any]) -> tuple[str | None, dict[str, Any] | None,
+                                                                tuple[str, str] | None]:
+        """(article id, record, (snippet text, snippet html)) of the story's member that matches
+        the row's rule most strongly, or Nones when none matches (the rule gone, records gone)."""
+        try:
+            rules = self.rules.only(self.rules.get(row.rule))
+        except ValueError:
+            return None, None, None
+        best: tuple[tuple[Any, ...], str, dict[str, Any], tuple[str, str]] | None = None
+        for order, member in enumerate(members):
+            record = self._load(member.key)
+            if record is None:
+                continue
+            found = rules.matches(record, self.countries.get(record.get("site", "")))
+            if not found:
+                continue
+            match = found[0]
+            when = _utc(member.published) if member.published else None
+            rank = (match.title_hits == 0, -match.occurrences, when is None, when or datetime.min.replace(tzinfo=UTC),
+                    member.id != row.article_id, order)
+            if best is None or rank < best[0]:
+                best = (rank, member.id, record, (match.snippet_text, match.snippet_html))
+        return (None, None, None) if best is None else best[1:]
 
     def _deliver(self, mailer: Mailer, rows: list[Any], build: Any) -> str:
         ids = [r.id for r in rows]
@@ -316,7 +349,7 @@ class Outbox:
                     told.add(story)
                     key = f"{rule.name}/{story}"
                     outcome = self._deliver(mailer, [row], lambda row=row, key=key, rule=rule: story_message(
-                        rule.name, rule.recipients, self._item(row), key))
+                        rule.name, rule.recipients, self.story_item(row), key))
                     counts[f"immediate_{outcome}"] += 1
                 continue
             if mode == "digest":
@@ -333,7 +366,7 @@ class Outbox:
             due.sort(key=lambda r: (utc(r.published) or datetime.min.replace(tzinfo=UTC)), reverse=True)
             key = f"{rule.name}/{mode}/{label}/{len(due)}"
             outcome = self._deliver(mailer, due, lambda due=due, label=label, key=key, rule=rule: digest_message(
-                rule.name, rule.recipients, [self._item(r) for r in due], label, key))
+                rule.name, rule.recipients, [self.story_item(r) for r in due], label, key))
             counts[f"{mode}_{outcome}"] += 1
             counts[f"{mode}_stories"] += len(due)
         return dict(counts)

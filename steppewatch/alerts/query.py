@@ -31,11 +31,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from steppewatch.alerts.morph import Reading, transliterated_keys, word_keys
+from steppewatch.alerts.morph import (
+    PREDICATE_WINDOW,
+    Reading,
+    initial_reading,
+    is_common_lemma,
+    transliterated_keys,
+    word_keys,
+)
 
 _APOSTROPHES = "'ʻʼ‘’`´ʹ′＇"
 _APOS_RE = re.compile(f"[{re.escape(_APOSTROPHES)}]")
@@ -66,6 +73,8 @@ def _normalise(text: str, fold: bool) -> str:
     # drop accents, but keep the letters that are letters of their own (й, ё→е handled below)
     if "\u0306" in decomposed:  # й and Uzbek ў are letters, not accented
         decomposed = decomposed.replace("и\u0306", "й").replace("у\u0306", "ў")
+    if "\u0308" in decomposed:  # so is Ukrainian ї (Київ is not "Кіів"); ё is read as е below
+        decomposed = decomposed.replace("і\u0308", "ї").replace("І\u0308", "Ї")
     if "\u0306" in decomposed or _ASTRAL.search(decomposed):  # rare: a breve elsewhere, marks beyond the BMP
         stripped = _strip_marks_slowly(decomposed)
     else:
@@ -122,23 +131,37 @@ def token_spans(text: str) -> list[tuple[int, int]] | None:
 
 
 _SENTENCE_END = re.compile(r"[.!?…\n]")
+_CLAUSE_END = re.compile(r"[.!?…\n:;—–]")  # a headline's "Газа: перемирие сорвано" is two clauses
 
 
 def readings(text: str, count: int) -> list[Reading]:
     """How each of the ``count`` tokens of ``text`` is to be read, from its case in the text.
 
     Capitalised inside a sentence: a proper noun when it can be one ("сектора Газа");
-    lowercase: a common word when it can be one; sentence-initial, all capitals or anything
-    else: every reading. When the uncased tokens do not line up with the folded ones (case
-    folding that changes a word's length), every token keeps every reading.
+    lowercase: a common word when it can be one; capitalised at the start of a sentence:
+    as ``morph.initial_reading`` judges from the words after it ("Газа осталась без света":
+    the place); all capitals or anything else: every reading. When the uncased tokens do
+    not line up with the folded ones (case folding that changes a word's length), every
+    token keeps every reading.
     """
     cased = _normalise(text, fold=False)
     found: list[Reading] = []
+    matches = list(_TOKEN.finditer(cased))
+
+    def following(i: int) -> Iterator[str]:  # the words after token i, in its clause (read lazily)
+        for after in matches[i + 1:i + 1 + PREDICATE_WINDOW]:
+            if _CLAUSE_END.search(cased, matches[i].end(), after.start()):
+                return
+            yield after.group().casefold()
+
     previous_end = 0
-    for m in _TOKEN.finditer(cased):
+    for i, m in enumerate(matches):
         word = m.group()
         if previous_end == 0 and not found or _SENTENCE_END.search(cased, previous_end, m.start()):
-            found.append("any")
+            if word[0].isupper() and not word.isupper():
+                found.append(initial_reading(word.casefold(), following(i)))
+            else:
+                found.append("any")
         elif word[0].isupper() and not word.isupper():
             found.append("proper")
         elif word[0].islower():
@@ -173,7 +196,7 @@ class Term:
         if self.wildcard:
             found = frozenset({self.text})
         else:
-            found = keys(self.text, self.reading)
+            found = word_keys(self.text, self.reading, query=True)
             if self.transliterate:
                 found |= transliterated_keys(self.text)
         object.__setattr__(self, "keys", found)
@@ -471,21 +494,35 @@ class Parser:
                         f"a wildcard needs at least {MIN_WILDCARD_PREFIX} letters before '*'", pos)
                 terms.append(Term(tokens[0], wildcard=True))
             else:
+                found = _query_readings(core, len(tokens))
+                if not terms and len(words) > 1 and found and found[0] == "proper":
+                    # a phrase's first word is capitalised as a sentence's is ("Астанинские
+                    # переговоры", "Nuclear power plant"): its case says nothing
+                    found[0] = "any"
                 terms.extend(Term(t, reading=r, transliterate=self.transliterate)
-                             for t, r in zip(tokens, _query_readings(core, len(tokens)), strict=True))
+                             for t, r in zip(tokens, found, strict=True))
         if not terms:
             raise QuerySyntaxError("empty phrase", pos)
         return phrase_with_aliases(terms, self.aliases, text)
 
 
 def _query_readings(word: str, count: int) -> list[Reading]:
-    """A query word's case says how it is meant: ``Газа`` the place, ``газ`` the fuel;
-    all capitals (``TOKAYEV``) say nothing."""
+    """A query word's case says how it is meant: ``Газа`` the place, ``газ`` the fuel; all
+    capitals (``TOKAYEV``) say nothing. Lower case means a common word only when a
+    dictionary has the word as one in this very form: analysts type names in lower case
+    too (``токаев``, ``астана``), and ``токаев`` is no common word's normal form."""
     cased = _TOKEN.findall(_normalise(word, fold=False))
     if len(cased) != count:
         return ["any"] * count
-    return ["proper" if w[0].isupper() and not w.isupper() else "common" if w[0].islower() else "any"
-            for w in cased]
+    out: list[Reading] = []
+    for w in cased:
+        if w[0].isupper() and not w.isupper():
+            out.append("proper")
+        elif w[0].islower() and is_common_lemma(normalise(w)):
+            out.append("common")
+        else:
+            out.append("any")
+    return out
 
 
 def _only_negative(node: Node) -> bool:

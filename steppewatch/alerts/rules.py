@@ -95,6 +95,7 @@ class Match:
     occurrences: int
     snippet_text: str
     snippet_html: str
+    title_hits: int = 0  # of the occurrences, those in the title (how strongly a copy matches)
 
 
 class RuleSet:
@@ -193,7 +194,10 @@ class RuleSet:
                     best = snippet(record.get(name) or "", own)
                     break
             if best is not None:
-                out.append(Match(rule.name, len(hits), best[0], best[1]))
+                in_title = 0
+                if names[0] == "title":
+                    in_title = sum(1 for s, e in hits if e <= len(fields["title"].tokens))
+                out.append(Match(rule.name, len(hits), best[0], best[1], in_title))
         return out
 
 

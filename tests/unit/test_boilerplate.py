@@ -74,3 +74,19 @@ def test_a_link_to_the_page_itself_is_not_a_teaser() -> None:
     tree = lxml.html.document_fromstring(_page("<p>x</p>", f"<h2><a href='{URL}?utm_source=tg'>{own}</a></h2>"))
     kept, _ = Furniture(tree, URL, [URL]).clean([own])
     assert kept == [own]
+
+
+def test_a_comments_heading_and_the_readers_lines_after_it_go() -> None:
+    page = lxml.html.fromstring(
+        "<html><body><div class=text><p>Ремонт плотины начнется весной.</p>"
+        "<h4>Комментарий эксперта</h4><p>Инженер считает сроки реальными.</p></div>"
+        "<div class=reviews><h3>Комментарии (2)</h3><div>Токаеву надо написать.</div>"
+        "<div>А Казатомпром тоже в объезд?</div></div></body></html>")
+    lines = ["Ремонт плотины начнется весной.", "Комментарий эксперта", "Инженер считает сроки реальными.",
+             "Комментарии (2)", "Токаеву надо написать.", "А Казатомпром тоже в объезд?"]
+    kept, dropped = Furniture(page, URL, []).clean(lines)
+    assert kept == lines[:3] and dropped["comments"] == 3
+    # the same words inside a paragraph are no heading: nothing goes
+    prose = lxml.html.fromstring("<html><body><p>Текст.</p><p>Комментарии (2) к закону.</p></body></html>")
+    assert Furniture(prose, URL, []).clean(["Текст.", "Комментарии (2)", "Ещё текст."])[0] == [
+        "Текст.", "Комментарии (2)", "Ещё текст."]
