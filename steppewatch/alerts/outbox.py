@@ -282,7 +282,7 @@ class Outbox:
             if not found:
                 continue
             match = found[0]
-            when = _utc(member.published) if member.published else None
+            when = utc(member.published) if member.published else None
             rank = (match.title_hits == 0, -match.occurrences, when is None, when or datetime.min.replace(tzinfo=UTC),
                     member.id != row.article_id, order)
             if best is None or rank < best[0]:
