@@ -289,7 +289,7 @@ def test_the_headline_is_the_story_member_that_matches_best(smtp: SMTPSink, tmp_
     # and the matched one is earlier; "also reported by" names the two others, not the headline
     import sqlalchemy as sa
 
-    from steppewatch.index import articles
+    from steppewatch.db import articles
 
     outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Kazatomprom", "recipients": ["a@example.org"]}])
     first = _article(store, index, "Uranium market weekly", _distinct(2) + "\nKazatomprom was mentioned once.",
@@ -316,7 +316,8 @@ def test_the_headline_is_the_story_member_that_matches_best(smtp: SMTPSink, tmp_
 def test_without_a_title_hit_the_most_occurrences_then_the_earliest_headline(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from steppewatch.index import alert_outbox, articles
+    from steppewatch.alerts.outbox import alert_outbox
+    from steppewatch.db import articles
 
     outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Kazatomprom", "recipients": ["a@example.org"]}])
     keys = [_article(store, index, title, _distinct(n) + "\n" + mention, site=site, published=published)

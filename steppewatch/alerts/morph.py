@@ -221,8 +221,9 @@ def _cyrillic_keys(word: str, reading: Reading, query: bool) -> set[str]:
     if reading == "proper" and not proper:
         # capitalised, but known only as a common word: a name the dictionary does not tag
         # (a party, a company, a place named by a common word), so its lemmas are names too.
-        # A query word that is no common word's normal form means only the name (``Орал`` the city, not "орал", a form of
-        # "орать"); one that is (``Нефть``) was capitalised for style and keeps every reading.
+        # A query word that is no common word's normal form means only the name (``Орал``
+        # the city, not "орал", a form of "орать"); one that is (``Нефть``) was capitalised
+        # for style and keeps every reading.
         names = {PROPER + lemma for lemma in common} | {PROPER + word}
         if query and not is_common_lemma(word):
             return names
