@@ -124,9 +124,11 @@ def _stories(order: list[Article]) -> dict[str, str]:
 
 
 def evaluate() -> dict[str, dict[str, int]]:
-    """tp/fp/fn per category, over both commit orders (each pair counted once per order)."""
+    """tp/fp/fn/tn per category, over both commit orders (each pair counted once per order); a
+    decision is positive when the two pages become one story, so a trap kept apart is a tn."""
     articles = _articles()
-    counts = {"language_editions": {"tp": 0, "fp": 0, "fn": 0}, "editions_traps": {"tp": 0, "fp": 0, "fn": 0}}
+    counts = {"language_editions": {"tp": 0, "fp": 0, "fn": 0, "tn": 0},
+              "editions_traps": {"tp": 0, "fp": 0, "fn": 0, "tn": 0}}
     listed = list(articles.values())
     for order in (listed, listed[::-1]):
         stories = _stories(order)
@@ -135,7 +137,7 @@ def evaluate() -> dict[str, dict[str, int]]:
             counts["language_editions"]["tp" if joined else "fn"] += 1
         for a, b in TRAP_PAIRS:
             joined = stories[articles[a].id] == stories[articles[b].id]
-            counts["editions_traps"]["fp" if joined else "tp"] += 1
+            counts["editions_traps"]["fp" if joined else "tn"] += 1
     return counts
 
 

@@ -170,4 +170,4 @@ def test_bench_has_no_false_joins_or_misses() -> None:
 
     counts = evaluate()
     assert counts["language_editions"]["fn"] == 0 and counts["editions_traps"]["fp"] == 0, counts
-    assert counts["language_editions"]["tp"] > 0 and counts["editions_traps"]["tp"] > 0
+    assert counts["language_editions"]["tp"] > 0 and counts["editions_traps"]["tn"] > 0
