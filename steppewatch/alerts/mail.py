@@ -3,9 +3,10 @@
 ``STEPPEWATCH_SMTP_URL`` selects SMTP: ``smtp://user:pass@host:587`` (STARTTLS when the
 server offers it; ``?starttls=require`` to insist), ``smtps://user:pass@host:465``
 (implicit TLS). Without it, messages are written as ``.eml`` files under
-``data/outbox/`` (``STEPPEWATCH_OUTBOX_DIR``), the embedded default. Header values are
-set through ``EmailMessage`` after CR/LF are folded to spaces, so a title cannot
-inject a header; bodies are HTML-escaped.
+``data/outbox/`` (``STEPPEWATCH_OUTBOX_DIR``), the embedded default. Header values pass
+through ``header_value`` (no control characters, no encoded-word openers), so a title or a
+rule name cannot inject a header on any Python patch level; bodies are HTML-escaped.
+Message-IDs are deterministic per alert (``message_id``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,6 +37,23 @@ class Mailer(Protocol):
 def one_line(value: str, limit: int = 300) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# every control character (C0, DEL, C1) and the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
+
+
+def header_value(value: str, limit: int = 300) -> str:
+    """``value`` made safe for a mail header whatever the Python patch level.
+
+    CPython before 3.11.10 (CVE-2024-6923) folds a header holding an RFC 2047 encoded word
+    without quoting the newlines the word decodes to, so a title such as
+    ``=?utf-8?q?Astana=0D=0ABcc:_x@evil?=`` became real ``Bcc:`` lines and a blank line that
+    hijacked the body. Here no control character, line separator or encoded-word opener
+    (``=?``) survives: the text is shown as written, one line, never decoded into headers.
+    """
+    text = _CONTROL.sub(" ", str(value)).replace("=?", "=\u2060?")  # a word joiner breaks "=?"
+    return one_line(text, limit)
 
 
 @dataclass
@@ -129,17 +148,23 @@ class StoryItem:
     also: tuple[tuple[str, str, str], ...] = ()  # (site, title, url)
 
 
+def message_id(key: str) -> str:
+    """The same Message-ID for every sending of one alert (rule and story, or a digest's period):
+    a message sent again after a crash between the server's 250 and "marked sent" is the same
+    message to the receiver, which can drop the repeat (``make_msgid`` adds time and chance)."""
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@steppewatch>"
+
+
 def build_message(subject: str, recipients: list[str], text: str, rich: str, key: str) -> EmailMessage:
     # Long lines unfolded: the stdlib's folding of long non-ASCII subjects drops the
     # space between encoded words (the subject would read "процессаобсудят").
     msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
-    msg["Subject"] = one_line(subject)
+    msg["Subject"] = header_value(subject)
     msg["From"] = formataddr(("steppewatch", sender()))
-    msg["To"] = ", ".join(one_line(r, 200) for r in recipients)
+    msg["To"] = ", ".join(header_value(r, 200) for r in recipients)
     msg["Date"] = formatdate(localtime=False)
-    # a deterministic id: a message retried after a crash can be recognised by the receiver
-    msg["Message-ID"] = make_msgid(idstring=hashlib.sha256(key.encode()).hexdigest()[:20], domain="steppewatch")
-    msg["X-Steppewatch-Key"] = one_line(key, 200)
+    msg["Message-ID"] = message_id(key)
+    msg["X-Steppewatch-Key"] = header_value(key, 200)
     msg.set_content(text)
     msg.add_alternative(rich, subtype="html")
     return msg

@@ -215,3 +215,52 @@ def test_xml_never_fetches_a_dtd_or_external_entity(tmp_path: Path) -> None:
         parse_feed(body, "http://x.test/feed", ZoneInfo("UTC"))
         parse_sitemap(body.replace(b"rss", b"urlset"), "http://x.test/s.xml", ZoneInfo("UTC"))
         assert srv.hits == [], "the parser made a request"
+
+
+HOSTILE_TITLES = [
+    "=?utf-8?q?Astana=0D=0ABcc:_attacker@evil.example?=",  # an encoded word decoding to CR/LF (CVE-2024-6923)
+    "Astana =?utf-8?b?DQpSZXBseS1UbzogeEBldmlsLmV4YW1wbGUNCg0KaGlqYWNrZWQgYm9keQ==?= talks",  # base64 form
+    "Astana\r\nBcc: victim@evil.example\r\n\r\nhijacked body",
+    "Astana\u2028Reply-To: x@evil.example\u0085X-Injected: 1\x00\x1b[31m",
+    "Astana " + "=?utf-8?q?" + "A" * 2000 + "?=",
+]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_hostile_titles_and_rule_names_cannot_make_headers_on_any_python(title: str) -> None:
+    """Whatever the interpreter's patch level (this machine's 3.11.7 lacks the 3.11.10 email
+    fixes), the message has exactly its own headers, one line each, and its body intact."""
+    from email import message_from_bytes
+    from email.policy import default
+
+    from steppewatch.alerts.mail import StoryItem, digest_message, story_message
+
+    item = StoryItem(title=title, url="http://site.test/a/", site="site", published=None, language="en",
+                     snippet_text="Astana talks resume", snippet_html="<b>Astana</b> talks resume",
+                     also=(("other", title, "http://other.test/b/"),))
+    for message in (story_message(title, ["desk@example.org"], item, f"{title}/abc"),
+                    digest_message(title, ["desk@example.org"], [item, item], "2024-12-03", f"{title}/d")):
+        raw = message.as_bytes()
+        parsed = message_from_bytes(raw, policy=default)
+        assert sorted(parsed.keys()) == sorted(["Subject", "From", "To", "Date", "Message-ID", "X-Steppewatch-Key",
+                                                "MIME-Version", "Content-Type"]), parsed.keys()
+        for name in ("Subject", "X-Steppewatch-Key", "To"):
+            value = str(parsed[name])
+            assert "\r" not in value and "\n" not in value, value
+            assert "=?" not in str(message[name]), "no encoded-word opener reaches the header as written"
+        assert parsed["Bcc"] is None and parsed["Reply-To"] is None and parsed["X-Injected"] is None
+        assert "Astana" in parsed["Subject"] or parsed["Subject"].startswith("[steppewatch]")
+        body = parsed.get_body(("plain",)).get_content()
+        assert "Astana talks resume" in body or "Astana" in body
+
+
+def test_message_ids_are_the_same_for_every_sending_of_one_alert() -> None:
+    from steppewatch.alerts.mail import StoryItem, story_message
+
+    item = StoryItem(title="Astana talks resume", url="http://site.test/a/", site="site", published=None,
+                     language="en", snippet_text="Astana talks", snippet_html="Astana talks")
+    first = story_message("Astana talks", ["a@example.org"], item, "Astana talks/0123456789abcdef")
+    again = story_message("Astana talks", ["a@example.org"], item, "Astana talks/0123456789abcdef")
+    other = story_message("Astana talks", ["a@example.org"], item, "Astana talks/fedcba9876543210")
+    assert first["Message-ID"] == again["Message-ID"] != other["Message-ID"]
+    assert first["Message-ID"].endswith("@steppewatch>")
