@@ -38,7 +38,9 @@ bench: install
 	  $(BIN)/python bench/dedup_scaling.py --no-sqlite --pg $(BENCH_PG); echo; \
 	  $(BIN)/python bench/memory.py; echo; \
 	  $(BIN)/python bench/alert_matching.py; echo; \
-	  $(BIN)/python bench/stories_labelled.py $(EXTRACTION_DEV); } | tee bench/RESULTS.md
+	  $(BIN)/python bench/stories_labelled.py $(EXTRACTION_DEV); echo; \
+	  echo "## Alerts on the labelled set (matching and story decisions)"; echo; \
+	  $(BIN)/python bench/alerts_labelled.py; } | tee bench/RESULTS.md
 
 lint: install
 	$(BIN)/ruff check .
