@@ -25,7 +25,7 @@ from steppewatch.archive import Archive, Outcome
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.errors import IndexUnavailable
 from steppewatch.models import Article, Listed, Rejection, RejectReason
-from steppewatch.store import redact_text
+from steppewatch.redaction import redact_text
 from steppewatch.windows import Window
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 
 from steppewatch.alerts.rules import RulesError
 from steppewatch.config import Config
-from steppewatch.errors import ExitCode, IndexUnavailable, StoreUnavailable
+from steppewatch.errors import ConfigError, ExitCode, IndexUnavailable, StoreUnavailable
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -576,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env()
     try:
         return int(args.func(args, config))
-    except (RegistryError, RulesError, UsageError) as exc:
+    except (RegistryError, RulesError, UsageError, ConfigError) as exc:
         print(f"steppewatch: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except (StoreUnavailable, IndexUnavailable) as exc:

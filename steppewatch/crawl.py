@@ -20,8 +20,9 @@ from typing import Any
 from steppewatch.archive import put_manifest
 from steppewatch.config import Config
 from steppewatch.layout import site_of_key
+from steppewatch.redaction import redact, redact_text
 from steppewatch.registry import Site
-from steppewatch.store import Store, check_store, open_store, redact, redact_text
+from steppewatch.store import Store, check_store, open_store
 
 PIPELINES = {
     "pipelines.items.ExtractPipeline": 100,

@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from steppewatch.redaction import quoted
+
 DEFAULT_INDEX_URL = "sqlite:///data/index.sqlite"
 
 metadata = sa.MetaData()
@@ -204,7 +206,8 @@ def open_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    # a password with "/" or "@" as an operator pasted it: encoded before SQLAlchemy parses it
+    return sa.create_engine(quoted(url), pool_pre_ping=True, pool_size=2, max_overflow=2)
 
 
 @contextmanager

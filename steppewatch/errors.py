@@ -27,3 +27,8 @@ class StoreUnavailable(RuntimeError):
 
 class IndexUnavailable(RuntimeError):
     """The index database cannot be reached: checked before a crawl fetches anything."""
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used (a malformed URL, say); the message names the setting and
+    never holds a secret. The CLI exits 2 with it."""

@@ -39,7 +39,7 @@ from steppewatch import db, dedup
 from steppewatch.db import articles, bands, contents, editions, pending_writes, rejections, shingles, urls, utc
 from steppewatch.errors import IndexUnavailable
 from steppewatch.models import Article
-from steppewatch.store import redact, redact_text
+from steppewatch.redaction import redact, redact_text
 from steppewatch.urls import clean_url
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from steppewatch.errors import StoreUnavailable
 from steppewatch.layout import check_key
+from steppewatch.redaction import redact, redact_text
 
 _SEQUENCE = itertools.count()
 
@@ -203,23 +203,6 @@ class S3Store:
 def _ascii_meta(metadata: dict[str, str]) -> dict[str, str]:
     # S3 user metadata travels in HTTP headers: keep it ASCII.
     return {k: v.encode("ascii", "backslashreplace").decode("ascii") for k, v in metadata.items()}
-
-
-def redact(uri: str) -> str:
-    """A URI with any password removed, for messages and logs."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
-
-
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.I)
-
-
-def redact_text(text: str) -> str:
-    """Any ``scheme://user:password@`` in a message, with the password replaced."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def check_store(store: Store) -> None:

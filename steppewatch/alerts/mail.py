@@ -23,7 +23,10 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+from steppewatch.errors import ConfigError
+from steppewatch.redaction import credentials, quoted, redact
 
 DEFAULT_FROM = "steppewatch@localhost"
 
@@ -69,15 +72,23 @@ class SMTPMailer:
 
     @classmethod
     def from_url(cls, url: str) -> SMTPMailer:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(f"STEPPEWATCH_SMTP_URL must be smtp://… or smtps://…, got scheme {parts.scheme!r}")
+        # the credentials found by parsing (a password may hold "/" or "@" as pasted), then
+        # the rest read from the URL with them encoded
+        username, password = credentials(url)
+        parts = urlsplit(quoted(url))
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
+            raise ConfigError(f"STEPPEWATCH_SMTP_URL must be smtp://[user:password@]host[:port] or smtps://…, "
+                             f"got {redact(url)!r}")
         query = parse_qs(parts.query)
         return cls(
             host=parts.hostname,
-            port=parts.port or (465 if parts.scheme == "smtps" else 25),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            port=port or (465 if parts.scheme == "smtps" else 25),
+            username=username,
+            password=password,
             implicit_tls=parts.scheme == "smtps",
             require_starttls=query.get("starttls", [""])[0] == "require",
         )

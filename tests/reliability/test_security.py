@@ -264,3 +264,35 @@ def test_message_ids_are_the_same_for_every_sending_of_one_alert() -> None:
     other = story_message("Astana talks", ["a@example.org"], item, "Astana talks/fedcba9876543210")
     assert first["Message-ID"] == again["Message-ID"] != other["Message-ID"]
     assert first["Message-ID"].endswith("@steppewatch>")
+
+
+def test_pasted_passwords_with_slash_and_at_are_never_printed(tmp_path: Path) -> None:
+    """``alerts send`` with such an SMTP password crashed with a traceback quoting part of it, and a
+    crawl printed an index password with "/" or "@" in its error message."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_crawl_fixtures import ROOT
+
+    secret = "pa/ss@w0rd:x"
+    port = free_port()  # nothing listens there
+    env = {**os.environ, "STEPPEWATCH_STORE": str(tmp_path / "store"),
+           "STEPPEWATCH_INDEX_URL": f"sqlite:///{tmp_path}/i.sqlite",
+           "STEPPEWATCH_SMTP_URL": f"smtp://desk:{secret}@127.0.0.1:{port}"}
+    sent = subprocess.run([sys.executable, "-m", "steppewatch.cli", "alerts", "send"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert sent.returncode == 0 and "Traceback" not in sent.stderr, sent.stderr[-2000:]
+    assert "pa/ss" not in sent.stdout + sent.stderr and "w0rd" not in sent.stdout + sent.stderr
+    bad = subprocess.run([sys.executable, "-m", "steppewatch.cli", "alerts", "send"], cwd=ROOT, text=True,
+                         env={**env, "STEPPEWATCH_SMTP_URL": f"smtp://desk:{secret}@127.0.0.1:notaport"},
+                         capture_output=True, timeout=120)
+    assert bad.returncode == 2 and "STEPPEWATCH_SMTP_URL" in bad.stderr and "Traceback" not in bad.stderr
+    assert "pa/ss" not in bad.stderr and "w0rd" not in bad.stderr
+
+    entry = write_site(tmp_path / "sites", SiteSpec("site.test", "site", articles=1))
+    registry = write_registry(tmp_path / "sites.yaml", [entry])
+    index = f"postgresql+psycopg://steppewatch:{secret}@127.0.0.1:{port}/sw"
+    result = crawl(registry, str(tmp_path / "store"), index, None)
+    assert result.returncode == 3 and "index postgresql+psycopg://steppewatch:***@127.0.0.1" in result.stderr
+    assert "pa/ss" not in result.stdout + result.stderr and "w0rd" not in result.stdout + result.stderr
