@@ -426,7 +426,7 @@ def cmd_airflow(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
-    from steppewatch.alerts.rules import RuleSet, alerts_path, load_rules, query_warnings
+    from steppewatch.alerts.rules import RuleSet, alerts_path, load_rules, query_warnings, unknown_rule_sites
     from steppewatch.layout import manifest_key
 
     if args.alerts_command == "check":
@@ -437,6 +437,11 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
             for warning in query_warnings(rule.query):
                 print(f"steppewatch: warning: {rules.path}: rule {rule.name!r}: field query: {warning}",
                       file=sys.stderr)
+        # rules limited to sites are checked against the registry (the others need none)
+        unknown = unknown_rule_sites(rules, load_registry(config.sites)) if any(
+            c.rule.sites for c in rules.rules) else []
+        if unknown:
+            raise RulesError("\n".join(f"{rules.path}: {problem}" for problem in unknown))
         print(f"{rules.path}: {len(rules.rules)} rules valid")
         return 0
     if args.alerts_command == "preview":

@@ -136,3 +136,19 @@ def test_check_warns_on_lowercase_operators_and_still_exits_0(tmp_path: Path) ->
     assert "rule 'mixed'" in warnings[2] and "'Not'" in warnings[2]
     assert "rule 'near'" in warnings[3] and "'near/3'" in warnings[3] and "NEAR/3" in warnings[3]
     assert not any("quoted" in w or "upper" in w for w in warnings)
+
+
+def test_check_refuses_a_rule_limited_to_a_site_the_registry_does_not_have(tmp_path: Path) -> None:
+    """A Cyrillic look-alike of a real id passed `alerts check` and could never fire."""
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [
+        {"name": "ok", "query": "Astana", "recipients": ["a@example.org"], "sites": ["kazinfo"]},
+        {"name": "look-alike", "query": "Astana", "recipients": ["a@example.org"], "sites": ["k\u0430zinfo"]},
+        {"name": "typo", "query": "Astana", "recipients": ["a@example.org"], "sites": ["kazinf"]},
+    ]}, allow_unicode=True), "utf-8")
+    proc = run("alerts", "check", env={"STEPPEWATCH_ALERTS": str(rules)}, cwd=tmp_path)  # the fixture sites
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "rule 'look-alike': field sites: unknown site id 'k\u0430zinfo' (it mixes scripts: CYRILLIC, LATIN)" \
+        in proc.stderr and "did you mean kazinfo?" in proc.stderr
+    assert "rule 'typo': field sites: unknown site id 'kazinf'" in proc.stderr
+    assert "rule 'ok'" not in proc.stderr.split("error:", 1)[1]
