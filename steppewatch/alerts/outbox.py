@@ -15,8 +15,11 @@ half-finished summary.
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +54,7 @@ alert_outbox = sa.Table(
     sa.Column("snippet_text", sa.Text),
     sa.Column("snippet_html", sa.Text),
     sa.Column("batch", sa.String(250)),
+    sa.Column("claim_token", sa.String(32)),  # the sender holding the claim (migration 0011)
     sa.UniqueConstraint("rule", "story_id", name="uq_alert_rule_story"),
 )
 sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.mode)
@@ -67,7 +71,8 @@ def follow_story_merge(conn: Connection, primary: str, other: str) -> None:
                  .values(story_id=primary))
 
 
-STALE_CLAIM = timedelta(minutes=15)
+# a claim not renewed for this long belongs to a sender that stopped (killed, hung): taken over
+LEASE = timedelta(minutes=2)
 
 
 def record_time(record: dict[str, Any]) -> datetime | None:
@@ -83,7 +88,9 @@ def record_time(record: dict[str, Any]) -> datetime | None:
 
 
 class Outbox:
-    def __init__(self, index: Index, store: Store, rules: RuleSet, registry: Registry | None = None) -> None:
+    def __init__(self, index: Index, store: Store, rules: RuleSet, registry: Registry | None = None,
+                 lease: timedelta = LEASE) -> None:
+        self.lease = lease
         self.index = index
         self.store = store
         self.rules = rules
@@ -189,25 +196,58 @@ class Outbox:
             return list(conn.execute(sa.select(alert_outbox).where(alert_outbox.c.status == "pending")
                                      .order_by(alert_outbox.c.id)).all())
 
-    def _claim(self, ids: list[int]) -> bool:
+    def _claim(self, ids: list[int]) -> str | None:
+        """Claim rows for sending; the claim's fencing token, or None when another holds one."""
+        token = uuid.uuid4().hex
         with self.index.engine.connect() as conn, conn.begin() as transaction:
             done = conn.execute(alert_outbox.update()
                                 .where(alert_outbox.c.id.in_(ids), alert_outbox.c.status == "pending")
-                                .values(status="sending", claimed_at=datetime.now(UTC))).rowcount
+                                .values(status="sending", claimed_at=datetime.now(UTC), claim_token=token)).rowcount
             if done != len(ids):  # someone else is sending some of them: leave them all to it
                 transaction.rollback()
-                return False
-        return True
+                return None
+        return token
 
-    def _settle(self, ids: list[int], error: str | None) -> None:
+    def _renew(self, token: str) -> bool:
+        """Extend the lease of a claim still held; False once it was taken over."""
+        with self.index.engine.begin() as conn:
+            return conn.execute(alert_outbox.update().where(alert_outbox.c.claim_token == token,
+                                                            alert_outbox.c.status == "sending")
+                                .values(claimed_at=datetime.now(UTC))).rowcount > 0
+
+    @contextmanager
+    def _lease(self, token: str) -> Iterator[None]:
+        """Renew the claim every third of its lease while the block runs (a slow server, a big
+        digest), so no other sender takes it over while this one is alive."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.lease.total_seconds() / 3):
+                if not self._renew(token):
+                    return
+
+        thread = threading.Thread(target=renew, name="outbox-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _settle(self, ids: list[int], error: str | None, token: str) -> bool:
+        """Record the outcome of a send, only as the claim's holder (a sender whose lease was
+        taken over changes nothing); False when the claim was no longer this sender's."""
+        held = (alert_outbox.c.id.in_(ids), alert_outbox.c.claim_token == token)
         with self.index.engine.begin() as conn:
             if error is None:
-                conn.execute(alert_outbox.update().where(alert_outbox.c.id.in_(ids))
-                             .values(status="sent", sent_at=datetime.now(UTC), attempts=alert_outbox.c.attempts + 1))
+                done = conn.execute(alert_outbox.update().where(*held).values(
+                    status="sent", sent_at=datetime.now(UTC), attempts=alert_outbox.c.attempts + 1,
+                    claim_token=None)).rowcount
             else:
-                conn.execute(alert_outbox.update().where(alert_outbox.c.id.in_(ids))
-                             .values(status="pending", claimed_at=None, last_error=error[:2000],
-                                     attempts=alert_outbox.c.attempts + 1))
+                done = conn.execute(alert_outbox.update().where(*held, alert_outbox.c.status == "sending").values(
+                    status="pending", claimed_at=None, claim_token=None, last_error=error[:2000],
+                    attempts=alert_outbox.c.attempts + 1)).rowcount
+        return done == len(ids)
 
     def _partial(self, ids: list[int], refused: dict[str, Any]) -> None:
         with self.index.engine.begin() as conn:
@@ -215,11 +255,12 @@ class Outbox:
                          .values(last_error=f"refused by the server: {', '.join(sorted(refused))}"[:2000]))
 
     def _release_stale(self) -> None:
+        """Rows whose sender stopped renewing its lease go back to pending."""
         with self.index.engine.begin() as conn:
             conn.execute(alert_outbox.update()
                          .where(alert_outbox.c.status == "sending",
-                                alert_outbox.c.claimed_at < datetime.now(UTC) - STALE_CLAIM)
-                         .values(status="pending", claimed_at=None))
+                                alert_outbox.c.claimed_at < datetime.now(UTC) - self.lease)
+                         .values(status="pending", claimed_at=None, claim_token=None))
 
     def _current_stories(self, article_ids: list[str]) -> dict[str, str]:
         """The story each article is in now (stories are joined as copies are found)."""
@@ -291,23 +332,25 @@ class Outbox:
 
     def _deliver(self, mailer: Mailer, rows: list[Any], build: Any) -> str:
         ids = [r.id for r in rows]
-        if not self._claim(ids):
+        token = self._claim(ids)
+        if token is None:
             return "skipped"
         delivered = [r for r in rows if self.store.exists(delivered_key(r.rule, r.story_id))]
         if len(delivered) == len(rows):
             # the store says it went out (a sender that stopped after the server accepted it,
             # an index rebuilt or restored from an older copy): never send it again
-            self._settle(ids, None)
+            self._settle(ids, None, token)
             return "already_delivered"
-        try:
-            message = build()
-            refused = mailer.send(message)
-        except Exception as exc:  # noqa: BLE001 — any delivery failure leaves the rows pending
-            self._settle(ids, f"{type(exc).__name__}: {exc}")
-            return "failed"
-        # the store first: it outlives the index (``restore_delivered`` reads it back)
-        self._mark_delivered(rows)
-        self._settle(ids, None)
+        with self._lease(token):
+            try:
+                message = build()
+                refused = mailer.send(message)
+            except Exception as exc:  # noqa: BLE001 — any delivery failure leaves the rows pending
+                self._settle(ids, f"{type(exc).__name__}: {exc}", token)
+                return "failed"
+            # the store first: it outlives the index (``restore_delivered`` reads it back)
+            self._mark_delivered(rows)
+            self._settle(ids, None, token)
         if refused:
             self._partial(ids, refused)
         return "sent"
