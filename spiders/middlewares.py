@@ -24,6 +24,8 @@ from scrapy.http import Request, Response
 from scrapy.logformatter import LogFormatter
 from scrapy.utils.response import response_status_message
 
+from steppewatch.netguard import refusal
+
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
@@ -132,9 +134,10 @@ class NetGuardMiddleware:
         if self.allow_private or not host:
             return
         for address in await self._addresses(host):
-            if not address.is_global or address.is_multicast:
+            why = refusal(address)
+            if why is not None:
                 self._refuse("private_address",
-                             f"refused {request.url}: {host} is a non-public address ({address})")
+                             f"refused {request.url}: {host} is a non-public address ({address}: {why})")
 
     def _refuse(self, why: str, message: str) -> None:
         if self.stats is not None:

@@ -296,3 +296,62 @@ def test_pasted_passwords_with_slash_and_at_are_never_printed(tmp_path: Path) ->
     result = crawl(registry, str(tmp_path / "store"), index, None)
     assert result.returncode == 3 and "index postgresql+psycopg://steppewatch:***@127.0.0.1" in result.stderr
     assert "pa/ss" not in result.stdout + result.stderr and "w0rd" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("address", "public"), [
+    ("93.184.216.34", True), ("2606:4700:4700::1111", True),
+    ("127.0.0.1", False), ("10.1.2.3", False), ("100.64.0.1", False), ("169.254.169.254", False), ("0.0.0.0", False),
+    ("::1", False), ("::", False), ("fe80::1", False), ("fec0::1", False), ("fd00::1", False), ("ff02::1", False),
+    ("2001:db8::1", False),
+    ("::ffff:127.0.0.1", False), ("::ffff:169.254.169.254", False), ("::ffff:93.184.216.34", True),  # IPv4-mapped
+    ("::127.0.0.1", False), ("::10.0.0.1", False),  # IPv4-compatible (deprecated)
+    ("64:ff9b::7f00:1", False), ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::5db8:d822", True),  # NAT64
+    ("64:ff9b:1::1", False),  # local-use NAT64
+    ("2002:7f00:1::1", False), ("2002:a9fe:a9fe::1", False), ("2002:5db8:d822::1", True),  # 6to4
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+])
+def test_every_ipv6_form_is_judged_by_what_it_reaches(address: str, public: bool) -> None:
+    from steppewatch.netguard import refusal
+
+    assert (refusal(address) is None) is public, refusal(address)
+
+
+def test_sites_check_follows_no_redirect_to_the_machine_or_off_http(tmp_path: Path) -> None:
+    """`sites --check` followed redirects to 169.254.169.254, 127.0.0.1 and ::1, and an ftp://
+    redirect made a direct connection around the proxy: every hop now meets the crawl's guard."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.test_crawl_fixtures import ROOT
+
+    listener = socket.socket()  # a port on this machine that must never be connected to
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    targets = {"meta": "http://169.254.169.254/latest/meta-data/", "loop": f"http://127.0.0.1:{port}/",
+               "six": f"http://[::1]:{port}/", "ftp": f"ftp://127.0.0.1:{port}/x",
+               "mapped": f"http://[::ffff:127.0.0.1]:{port}/"}
+    entries = []
+    for name, target in targets.items():
+        host = f"{name}.test"
+        spec = SiteSpec(host, f"{name}_site", articles=0, feed_route={"redirect": target, "status": 302})
+        entries.append(write_site(tmp_path / "sites", spec))
+    registry = write_registry(tmp_path / "sites.yaml", entries)
+    with ReplayServer(tmp_path / "sites") as server:
+        proc = subprocess.run([sys.executable, "-m", "steppewatch.cli", "sites", "--check", "--json"], cwd=ROOT,
+                              env={**os.environ, "STEPPEWATCH_SITES": str(registry), "STEPPEWATCH_PROXY": server.url},
+                              capture_output=True, text=True, timeout=120)
+    try:
+        connection = listener.accept()
+    except TimeoutError:
+        connection = None
+    listener.close()
+    assert connection is None, "something connected to this machine's port"
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout[proc.stdout.index("["):])
+    assert len(rows) == len(targets)
+    for row in rows:
+        assert row["result"].startswith("refused"), row
