@@ -340,6 +340,20 @@ def _declared_url(body: bytes) -> str | None:
     return None
 
 
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from steppewatch.alerts.rules import alerts_path, load_rules
+    from steppewatch.index import Index
+    from steppewatch.status import render, status
+    from steppewatch.store import open_store
+
+    registry = load_registry(config.sites)
+    sites = [s.id for s in registry.enabled()]
+    rules = load_rules() if alerts_path().exists() else None
+    report = status(Index(config.index), open_store(config.store), sites, rules)
+    print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render(report, sites))
+    return 0
+
+
 # -- index and store maintenance ----------------------------------------------------------------
 def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.alerts.outbox import restore_delivered
@@ -553,6 +567,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = alerts.add_parser("send", help="drain the outbox: send pending alerts and due digests")
     a.add_argument("--release", metavar="NAME", help="first release the summary rows collected under NAME")
     p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("status", help="each site's last run, open incidents, alerts waiting, digests due")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("reindex", help="rebuild the index from the object store alone")
     p.set_defaults(func=cmd_reindex)

@@ -152,3 +152,41 @@ def test_check_refuses_a_rule_limited_to_a_site_the_registry_does_not_have(tmp_p
         in proc.stderr and "did you mean kazinfo?" in proc.stderr
     assert "rule 'typo': field sites: unknown site id 'kazinf'" in proc.stderr
     assert "rule 'ok'" not in proc.stderr.split("error:", 1)[1]
+
+
+def test_status_shows_last_runs_incidents_waiting_alerts_and_digests(env: dict[str, str], tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from steppewatch.health import site_health
+
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [
+        {"name": "Astana", "query": "Astana", "recipients": ["a@example.org"]},
+        {"name": "Energy digest", "query": "gas", "recipients": ["e@example.org"], "mode": "digest",
+         "schedule": "0 8 * * *", "timezone": "Asia/Almaty"},
+    ]}), "utf-8")
+    env = {**env, "STEPPEWATCH_ALERTS": str(rules)}
+    assert run("alerts", "match", "--since", "2024-12-01", "--until", "2024-12-08", env=env, cwd=tmp_path).returncode == 0
+    index = Index(env["STEPPEWATCH_INDEX_URL"])
+    with index.engine.begin() as conn:
+        conn.execute(site_health.insert().values(site="kazinfo", empty_runs=0, incident="sources_failing",
+                                                 detail="every source failed:\nfeed http://kazinfo.test/rss: 503",
+                                                 updated_at=datetime(2024, 12, 3, tzinfo=UTC)))
+    from steppewatch.archive import put_manifest
+
+    store = LocalStore(tmp_path / "store")
+    for run_id, stored in (("20241203T100000Z-aaaaaaaa", 3), ("20241203T110000Z-bbbbbbbb", 5)):
+        put_manifest(store, run_id, {"run_id": run_id, "sites": ["kazinfo"], "finished": f"{run_id[:15]}",
+                                     "counts": {"kazinfo": {"stored": stored, "fetched": 7}}})
+    proc = run("status", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "stored 5, fetched 7  (20241203T110000Z-bbbbbbbb)" in proc.stdout, "the newest run"
+    assert "no run in the store" in proc.stdout  # the other fixture sites
+    assert "open incidents: 1" in proc.stdout and "kazinfo: sources_failing since 2024-12-03" in proc.stdout
+    assert "Astana (immediate):" in proc.stdout and "pending" in proc.stdout
+    assert "Energy digest:" in proc.stdout and "(0 8 * * * Asia/Almaty)" in proc.stdout
+    report = json.loads(run("status", "--json", env=env, cwd=tmp_path).stdout)
+    assert report["incidents"][0]["site"] == "kazinfo"
+    assert any(a["rule"] == "Astana" and a["status"] == "pending" and a["count"] > 0 for a in report["alerts_waiting"])
+    assert report["digests"][0]["next_due"].endswith("+00:00")
+    assert report["sites"]["kazinfo"]["run_id"] == "20241203T110000Z-bbbbbbbb"

@@ -22,3 +22,10 @@ def last_period(expression: str, timezone: str, now: datetime) -> tuple[datetime
     end = it.get_prev(datetime)
     start = it.get_prev(datetime)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def next_due(expression: str, timezone: str, now: datetime) -> datetime:
+    """When the schedule next closes a period after ``now`` (UTC): the digest's next sending."""
+    from croniter import croniter
+
+    return croniter(expression, now.astimezone(ZoneInfo(timezone))).get_next(datetime).astimezone(UTC)
