@@ -8,6 +8,7 @@ many runs it lasts, and its end mails once.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ site_health = sa.Table(
     sa.Column("incident", sa.String(32)),
     sa.Column("detail", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("notified", sa.Text),  # JSON list: who was told of the open incident (migration 0012)
 )
 
 EMPTY_RUNS = int(os.environ.get("STEPPEWATCH_HEALTH_EMPTY_RUNS", "6"))
@@ -92,18 +94,34 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str],
         state = Health(run["site"], row.empty_runs, row.rejection_rate, row.incident, row.detail) if row else \
             Health(run["site"])
         new, event = assess(state, run)
+        told = set(json.loads(row.notified)) if row is not None and row.notified else set()
+        # who hears of what: a new incident or a recovery goes to everyone configured (and, for a
+        # recovery, everyone told of the incident); an incident still open goes to the addresses
+        # added since it was told
+        if event is not None and event.kind == "incident":
+            mail_to, told_now = set(recipients), set(recipients)
+        elif event is not None:
+            mail_to, told_now = set(recipients) | told, set()
+        elif new.incident is not None and set(recipients) - told:
+            mail_to = set(recipients) - told
+            event = Event("incident", new.site, new.incident, f"(still open) {new.detail}")
+            told_now = told | mail_to
+        else:
+            mail_to, told_now = set(), told if new.incident is not None else set()
         values = {"empty_runs": new.empty_runs, "rejection_rate": new.rejection_rate, "incident": new.incident,
-                  "detail": new.detail, "updated_at": datetime.now(UTC)}
+                  "detail": new.detail, "updated_at": datetime.now(UTC),
+                  "notified": json.dumps(sorted(told_now)) if told_now else None}
         if row:
             conn.execute(table.update().where(table.c.site == run["site"]).values(**values))
         else:
             conn.execute(table.insert().values(site=run["site"], **values))
-        if event and recipients:
+        if event and mail_to:
             # inside the transaction: if the mail fails, the state is not advanced and the next run retries
             subject = f"[steppewatch ops] {event.site}: {event.incident} {event.kind}"
             text = f"Site {event.site}: {event.incident} ({event.kind})\n\n{event.detail}\n\nrun {run.get('run_id')}"
-            key = f"health/{event.site}/{event.incident}/{event.kind}/{run.get('run_id')}"
-            mailer_from_env(env).send(build_message(subject, recipients, text, "<pre>" + _escape(text) + "</pre>", key))
+            key = f"health/{event.site}/{event.incident}/{event.kind}/{run.get('run_id')}/{','.join(sorted(mail_to))}"
+            mailer_from_env(env).send(build_message(subject, sorted(mail_to), text, "<pre>" + _escape(text) + "</pre>",
+                                                    key))
     return {"site": run["site"], "incident": new.incident, "event": event.kind if event else None}
 
 
