@@ -201,13 +201,24 @@ def send_alerts(release: str | None = None) -> dict[str, Any]:
 
 
 def check_site_health(crawled: dict[str, Any]) -> dict[str, Any]:
-    """Record one run's health; mail ``STEPPEWATCH_OPS_RECIPIENTS`` on incident and recovery."""
+    """Record one run's health; mail ``STEPPEWATCH_OPS_RECIPIENTS`` on incident and recovery.
+
+    An open incident fails the task (no retry: the state is recorded, retrying changes
+    nothing), so the run shows red in Airflow whoever reads mail; a recovered site's next
+    run is green again.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
     from steppewatch.config import Config
     from steppewatch.health import check
 
     env = task_env()
     recipients = [r.strip() for r in env.get("STEPPEWATCH_OPS_RECIPIENTS", "").split(",") if r.strip()]
-    return check(Config.from_env(env).index, crawled, recipients, env=env)
+    result = check(Config.from_env(env).index, crawled, recipients, env=env)
+    if result["incident"]:
+        raise AirflowFailException(f"site {result['site']}: incident {result['incident']} open "
+                                   f"(`steppewatch status` lists it; ops told: {', '.join(recipients) or 'nobody'})")
+    return result
 
 
 def backfill_days(sites: list[str], start: str, end: str) -> list[dict[str, str]]:

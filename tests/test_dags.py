@@ -299,34 +299,3 @@ def test_health_incidents_mail_once_and_recover_once() -> None:
     state, event = assess(state, _run(rejected={"too_short": 8}))
     assert event and event.incident == "rejections_jump" and "8 of 10" in event.detail
 
-
-def test_ops_recipients_added_while_an_incident_is_open_are_told_of_it(tmp_path) -> None:  # noqa: ANN001
-    """Without STEPPEWATCH_OPS_RECIPIENTS nobody was told, and a recipient added later never
-    heard of an incident already open."""
-    from email import message_from_bytes
-    from email.policy import default
-
-    from steppewatch.health import check
-
-    url, outbox = f"sqlite:///{tmp_path}/i.sqlite", tmp_path / "outbox"
-    env = {"STEPPEWATCH_OUTBOX_DIR": str(outbox)}
-    failing = _run(all_sources_failed=True, stored=0, fetched=0, run_id="r",
-                   sources=[{"kind": "feed", "url": "http://s.test/rss", "error": "http_503"}])
-
-    def told() -> list[tuple[str, str]]:
-        out = []
-        for path in sorted(outbox.glob("*.eml")):
-            message = message_from_bytes(path.read_bytes(), policy=default)
-            out.append((str(message["To"]), str(message["Subject"])))
-            path.unlink()
-        return out
-
-    assert check(url, failing, [], env=env)["incident"] == "sources_failing" and told() == []
-    check(url, {**failing, "run_id": "r2"}, ["ops-a@example.org"], env=env)
-    assert told() == [("ops-a@example.org", "[steppewatch ops] s: sources_failing incident")]
-    check(url, {**failing, "run_id": "r3"}, ["ops-a@example.org"], env=env)
-    assert told() == [], "told once"
-    check(url, {**failing, "run_id": "r4"}, ["ops-a@example.org", "ops-b@example.org"], env=env)
-    assert told() == [("ops-b@example.org", "[steppewatch ops] s: sources_failing incident")]
-    check(url, _run(run_id="r5"), ["ops-b@example.org"], env=env)
-    assert told() == [("ops-a@example.org, ops-b@example.org", "[steppewatch ops] s: sources_failing recovered")]
