@@ -18,7 +18,7 @@ import json
 import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,8 +89,11 @@ def record_time(record: dict[str, Any]) -> datetime | None:
 
 class Outbox:
     def __init__(self, index: Index, store: Store, rules: RuleSet, registry: Registry | None = None,
-                 lease: timedelta = LEASE) -> None:
+                 lease: timedelta = LEASE, clock: Callable[[], datetime] | None = None) -> None:
         self.lease = lease
+        # what leases are measured by (claims, renewals, expiry): the time now, unless a test
+        # moves it on by hand
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.index = index
         self.store = store
         self.rules = rules
@@ -202,7 +205,7 @@ class Outbox:
         with self.index.engine.connect() as conn, conn.begin() as transaction:
             done = conn.execute(alert_outbox.update()
                                 .where(alert_outbox.c.id.in_(ids), alert_outbox.c.status == "pending")
-                                .values(status="sending", claimed_at=datetime.now(UTC), claim_token=token)).rowcount
+                                .values(status="sending", claimed_at=self.clock(), claim_token=token)).rowcount
             if done != len(ids):  # someone else is sending some of them: leave them all to it
                 transaction.rollback()
                 return None
@@ -213,7 +216,7 @@ class Outbox:
         with self.index.engine.begin() as conn:
             return conn.execute(alert_outbox.update().where(alert_outbox.c.claim_token == token,
                                                             alert_outbox.c.status == "sending")
-                                .values(claimed_at=datetime.now(UTC))).rowcount > 0
+                                .values(claimed_at=self.clock())).rowcount > 0
 
     @contextmanager
     def _lease(self, token: str) -> Iterator[None]:
@@ -259,7 +262,7 @@ class Outbox:
         with self.index.engine.begin() as conn:
             conn.execute(alert_outbox.update()
                          .where(alert_outbox.c.status == "sending",
-                                alert_outbox.c.claimed_at < datetime.now(UTC) - self.lease)
+                                alert_outbox.c.claimed_at < self.clock() - self.lease)
                          .values(status="pending", claimed_at=None, claim_token=None))
 
     def _current_stories(self, article_ids: list[str]) -> dict[str, str]:

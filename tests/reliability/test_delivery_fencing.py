@@ -5,20 +5,31 @@
   over once its lease runs out, and the message goes out again with the same Message-ID, which
   lets the receiver drop the repeat (SMTP gives no more than at-least-once);
 - a sender whose claim was taken over changes nothing when it finally settles.
+
+Time is a clock the test moves by hand (``Outbox(clock=…)``): no test waits on the wall clock.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-from steppewatch.alerts.outbox import Outbox
+from steppewatch.alerts.outbox import LEASE, Outbox
 from tests.test_alerts import _article, _outbox
 
-LEASE = timedelta(seconds=0.4)
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 12, 3, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def pass_(self, delta: timedelta) -> None:
+        self.now += delta
 
 
 class Killed(BaseException):  # noqa: N818 — a process stopping, which nothing catches
@@ -26,22 +37,32 @@ class Killed(BaseException):  # noqa: N818 — a process stopping, which nothing
 
 
 class Recorder:
-    """A mailer that keeps what it accepts, taking ``delay`` seconds, then maybe dying."""
+    """A mailer that keeps what it accepts; it may run ``during`` first, or die after accepting."""
 
-    def __init__(self, delay: float = 0.0, die_after_accepting: bool = False) -> None:
-        self.delay = delay
+    def __init__(self, during: Any = None, die_after_accepting: bool = False) -> None:
+        self.during = during
         self.die = die_after_accepting
         self.accepted: list[EmailMessage] = []
 
     def send(self, message: EmailMessage) -> dict:
-        time.sleep(self.delay)
+        if self.during is not None:
+            self.during()
         self.accepted.append(message)  # the server's 250
         if self.die:
             raise Killed
         return {}
 
 
-def _pending(tmp_path: Path) -> tuple[Outbox, object, object]:
+def claim_token(index: Any) -> str | None:
+    import sqlalchemy as sa
+
+    from steppewatch.alerts.outbox import alert_outbox
+
+    with index.engine.connect() as conn:
+        return conn.execute(sa.select(alert_outbox.c.claim_token).where(alert_outbox.c.status == "sending")).scalar()
+
+
+def _pending(tmp_path: Path) -> tuple[Outbox, Any, Any]:
     outbox, store, index = _outbox(tmp_path, [{"name": "r", "query": "Astana", "recipients": ["a@example.org"]}])
     outbox.match_keys([_article(store, index, "Astana talks resume", "Talks in Astana went on.\nAstana again.")])
     return outbox, store, index
@@ -49,48 +70,75 @@ def _pending(tmp_path: Path) -> tuple[Outbox, object, object]:
 
 def test_a_sender_slower_than_its_lease_is_not_overtaken(tmp_path: Path) -> None:
     outbox, store, index = _pending(tmp_path)
-    slow = Recorder(delay=LEASE.total_seconds() * 4)
-    first = Outbox(index, store, outbox.rules, lease=LEASE)
-    done: dict = {}
-    thread = threading.Thread(target=lambda: done.update(first.send(slow)))
-    thread.start()
-    time.sleep(LEASE.total_seconds() * 2.5)  # well past the lease: only renewal keeps the claim
+    clock = Clock()
+    first = Outbox(index, store, outbox.rules, clock=clock)
     other = Recorder()
-    second = Outbox(index, store, outbox.rules, lease=LEASE).send(other)
-    thread.join()
-    assert done == {"immediate_sent": 1} and other.accepted == [] and second == {}, second
-    assert len(slow.accepted) == 1
-    assert Outbox(index, store, outbox.rules, lease=LEASE).send(Recorder()) == {}, "nothing left to send"
+    results: dict[str, Any] = {}
+
+    def slow_server() -> None:
+        # the send takes three leases; its sender renews the claim each lease (what its lease
+        # thread does every third of one), and another sender tries at every turn
+        for _ in range(3):
+            clock.pass_(LEASE * 0.9)
+            token = claim_token(index)
+            assert token is not None and first._renew(token)  # noqa: SLF001 — the renewal, made visible
+            results.setdefault("second", []).append(Outbox(index, store, outbox.rules, clock=clock).send(other))
+
+    slow = Recorder(during=slow_server)
+    assert first.send(slow) == {"immediate_sent": 1}
+    assert results["second"] == [{}, {}, {}] and other.accepted == [], "never overtaken while renewing"
+    assert len(slow.accepted) == 1 and outbox.status() == {"sent": 1}
+
+
+def test_the_lease_is_renewed_while_a_send_runs(tmp_path: Path) -> None:
+    outbox, store, index = _pending(tmp_path)
+    renewed = threading.Event()
+    sender = Outbox(index, store, outbox.rules, lease=timedelta(seconds=0.03))
+    renew = sender._renew  # noqa: SLF001
+
+    def counting(token: str) -> bool:
+        ok = renew(token)
+        renewed.set()
+        return ok
+
+    sender._renew = counting  # type: ignore[method-assign]  # noqa: SLF001
+    # the server answers once the lease thread has renewed the claim at least once
+    assert sender.send(Recorder(during=lambda: renewed.wait(60))) == {"immediate_sent": 1}
+    assert renewed.is_set()
 
 
 def test_a_sender_killed_after_the_server_accepted_is_taken_over_with_the_same_message_id(tmp_path: Path) -> None:
     outbox, store, index = _pending(tmp_path)
+    clock = Clock()
     dying = Recorder(die_after_accepting=True)
     try:
-        Outbox(index, store, outbox.rules, lease=LEASE).send(dying)
+        Outbox(index, store, outbox.rules, clock=clock).send(dying)
     except Killed:
         pass
     assert outbox.status() == {"sending": 1}
+    clock.pass_(LEASE / 2)
     early = Recorder()
-    assert Outbox(index, store, outbox.rules, lease=LEASE).send(early) == {} and not early.accepted, \
+    assert Outbox(index, store, outbox.rules, clock=clock).send(early) == {} and not early.accepted, \
         "the lease has not run out yet"
-    time.sleep(LEASE.total_seconds() * 1.5)  # the dead sender renews nothing
+    clock.pass_(LEASE)  # the dead sender renews nothing
     again = Recorder()
-    assert Outbox(index, store, outbox.rules, lease=LEASE).send(again) == {"immediate_sent": 1}
+    assert Outbox(index, store, outbox.rules, clock=clock).send(again) == {"immediate_sent": 1}
     assert [m["Message-ID"] for m in again.accepted] == [m["Message-ID"] for m in dying.accepted]
     assert outbox.status() == {"sent": 1}
 
 
 def test_a_sender_whose_claim_was_taken_over_changes_nothing(tmp_path: Path) -> None:
     outbox, store, index = _pending(tmp_path)
-    sender = Outbox(index, store, outbox.rules, lease=LEASE)
+    clock = Clock()
+    sender = Outbox(index, store, outbox.rules, clock=clock)
     (row,) = sender.pending()
     token = sender._claim([row.id])  # noqa: SLF001 — the protocol's steps, one at a time
     assert token is not None
-    time.sleep(LEASE.total_seconds() * 1.5)
+    clock.pass_(LEASE * 2)
     sender._release_stale()  # noqa: SLF001 — another sender finds the lease expired
     taker = sender._claim([row.id])  # noqa: SLF001
     assert taker is not None and taker != token
+    assert not sender._renew(token), "the old holder's renewal fails"  # noqa: SLF001
     assert not sender._settle([row.id], "timeout", token), "the old holder cannot return it to pending"  # noqa: SLF001
     assert sender._settle([row.id], None, taker)  # noqa: SLF001
     assert outbox.status() == {"sent": 1}
