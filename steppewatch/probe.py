@@ -122,9 +122,10 @@ def probe_source(site: Site, kind: str, source: Source, config: Config, timeout:
                               "content_type": None, "items": 0, "result": ""}
     request = urllib.request.Request(url, headers={"User-Agent": site.user_agent or config.user_agent})
     try:
+        opener = _opener(config)
         if not config.proxy:
             guarded_address(url, _ALLOW_PRIVATE.value)
-        with _opener(config).open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             status, ctype, body = response.status, response.headers.get("Content-Type"), response.read(MAX_PROBE_BYTES)
     except urllib.error.HTTPError as exc:
         result.update(status=exc.code, content_type=exc.headers.get("Content-Type"), result=f"HTTP {exc.code}")
