@@ -9,7 +9,8 @@ environment. The fixture sites are crawled in parallel across both workers:
 
 - two live sites, one carrying a syndicated copy of the other's "Astana talks" story,
   run their scheduled DAGs at once: every article stored once, the alert sent once; a
-  site that is gone mails ops once, through the ``smtp_default`` connection;
+  site that is gone mails ops once, through the ``smtp_default`` connection, and its run
+  ends failed on ``check_site_health`` (an open incident is red in Airflow);
 - the ``steppewatch_backfill`` DAG fans out 4 sites × 7 days over both workers: every
   fixture article stored once, one summary per rule, and no story in two summaries.
 """
@@ -200,7 +201,15 @@ def test_two_sites_at_once_store_each_article_once_and_alert_once(celery: dict) 
     # the syndicated copy is one story: one record, one alias pointing at it
     aliases = stored(celery, "aliases")
     assert len(aliases) == 1 and aliases[0]["alias_of"] in {r["id"] for r in stored(celery, "articles")}
-    airflow.wait_runs("steppewatch_gone", 1, run_type="scheduled")
+    # the gone site's run ends red: its open incident fails check_site_health (no retry), while
+    # its crawl, match and send tasks succeed
+    (gone_run,) = airflow.wait("the gone site's run to finish", lambda: [
+        r for r in airflow.runs("steppewatch_gone", "scheduled") if r[2] in ("success", "failed")], timeout=420)
+    assert gone_run[2] == "failed", gone_run
+    states = dict(airflow.query("select task_id, state from task_instance where dag_id = 'steppewatch_gone' "
+                                "and run_id = :r", r=gone_run[0]))
+    assert states == {"crawl_window": "success", "match_alerts": "success", "send_alerts": "success",
+                      "check_site_health": "failed"}, states
     subjects = [m["Subject"] for m in smtp.parsed()]
     assert len([s for s in subjects if s.startswith("[steppewatch] Astana talks")]) == 1, subjects
     ops = [m for m in smtp.parsed() if m["Subject"].startswith("[steppewatch ops] gone:")]
