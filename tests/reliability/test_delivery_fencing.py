@@ -142,3 +142,43 @@ def test_a_sender_whose_claim_was_taken_over_changes_nothing(tmp_path: Path) -> 
     assert not sender._settle([row.id], "timeout", token), "the old holder cannot return it to pending"  # noqa: SLF001
     assert sender._settle([row.id], None, taker)  # noqa: SLF001
     assert outbox.status() == {"sent": 1}
+
+
+def test_a_pending_alert_follows_its_story_through_a_merge(tmp_path: Path) -> None:
+    """When stories merged while alerts were pending, the absorbed story's alert went out as
+    "(record missing)" with no URL: now one message for the joined story, with a real headline."""
+    from dataclasses import replace
+
+    import yaml
+
+    from steppewatch.alerts.rules import load_rules
+    from steppewatch.archive import Archive
+    from steppewatch.index import Index
+    from steppewatch.store import LocalStore
+    from tests.test_editions_index import SITE, edition
+
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [{"name": "r", "query": "Astana", "recipients": ["a@example.org"]}]}))
+    store, index = LocalStore(tmp_path / "store"), Index(f"sqlite:///{tmp_path}/i.sqlite")
+    outbox = Outbox(index, store, load_rules(rules))
+    en_path, ru_path = "/en/news/2024/12/03/astana/", "/ru/news/2024/12/03/astana/"
+    en = replace(edition(en_path, 0, "en", {f"{SITE}{ru_path}": "ru"}, "2024-12-03T10:40:00+05:00"),
+                 title="Astana talks resume")
+    ru = replace(edition(ru_path, 1, "ru", {}, "2024-12-03T10:00:00+05:00"), title="Переговоры в Астане (Astana)")
+    keys = [Archive(index, store).commit(a, b"<html></html>").keys[1] for a in (en, ru)]  # ru declares nothing yet
+    assert len(set(index.stories().values())) == 2
+    outbox.match_keys(keys)
+    assert outbox.status() == {"pending": 2}
+    # the Russian page, fetched again, now declares its English edition: the two stories join
+    ru_again = replace(ru, editions={f"{SITE}{en_path}": "en"}, text=ru.text + " updated",
+                       content_hash=ru.content_hash[::-1])
+    Archive(index, store).commit(ru_again, b"<html>v2</html>")
+    assert len(set(index.stories().values())) == 1
+    mailer = Recorder()
+    counts = outbox.send(mailer)
+    assert counts == {"immediate_sent": 1, "immediate_merged": 1}, counts
+    (message,) = mailer.accepted
+    assert "(record missing)" not in str(message["Subject"])
+    body = message.get_body(("plain",)).get_content()
+    assert f"{SITE}{en_path}" in body and f"{SITE}{ru_path}" in body, "headline and 'also reported by'"
+    assert outbox.send(Recorder()) == {}
