@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
-from typing import Literal
+from typing import Any, Literal
 
 Reading = Literal["proper", "common", "initial", "any"]
 
@@ -108,6 +108,17 @@ class Parse:
     gender: str | None = None
 
 
+def parse(analyzer: Any, word: str) -> list[Any]:
+    """pymorphy3's parses of ``word``; none for a word it cannot take. Its shape check asks
+    ``unicodedata.name`` of every letter and fails on letters that have no name (Tangut,
+    unassigned code points: found by the query-parser property test), so such a word is
+    simply unknown, in a query or in an article, never a crash."""
+    try:
+        return analyzer.parse(word)
+    except ValueError:
+        return []
+
+
 @lru_cache(maxsize=200_000)
 def _analysis(word: str) -> tuple[tuple[Parse, ...], bool, bool]:
     """(the word's parses, whether a dictionary knows it, whether that dictionary tags places:
@@ -126,7 +137,7 @@ def _analysis(word: str) -> tuple[tuple[Parse, ...], bool, bool]:
     known = analyzer.word_is_known(word)
     parses = tuple(Parse(p.normal_form.replace("ё", "е"), bool(PROPER_TAGS & p.tag.grammemes),
                          _grammeme(p.tag.case), _grammeme(p.tag.number), _grammeme(p.tag.gender))
-                   for p in analyzer.parse(word))
+                   for p in parse(analyzer, word))
     return parses, known, analyzer is ru
 
 
@@ -156,7 +167,7 @@ def _predicate(word: str) -> tuple[tuple[str | None, str | None], ...]:
     singular feminine; примет: singular, any gender), empty when it cannot be a predicate."""
     if not _CYRILLIC.search(word) or _KAZAKH_ONLY.search(word):
         return ()
-    forms = [p for p in _analyzer("ru").parse(word) if p.tag.POS in ("VERB", "PRTS", "ADJS")]
+    forms = [p for p in parse(_analyzer("ru"), word) if p.tag.POS in ("VERB", "PRTS", "ADJS")]
     if any("Impe" in p.tag.grammemes for p in forms):  # хватает, хватит: a sentence without a subject
         return ((IMPERSONAL, None),)
     return tuple((_grammeme(p.tag.number), _grammeme(p.tag.gender)) for p in forms)
@@ -245,7 +256,7 @@ def _unknown_keys(word: str) -> set[str]:
     words' own suffixes go through ``turkic_stems``."""
     keys = {word}
     if _KAZAKH_ONLY.search(word):
-        keys.update(PROPER + p.normal_form for p in _analyzer("ru").parse(word) if "Surn" in p.tag.grammemes)
+        keys.update(PROPER + p.normal_form for p in parse(_analyzer("ru"), word) if "Surn" in p.tag.grammemes)
     else:
         parses, _known, _common = _parses(word)
         keys.update(PROPER + lemma if proper else lemma for lemma, proper in parses)

@@ -45,6 +45,8 @@ def test_canonical_url_never_leaves_the_allowed_domains(host: str, declared: str
 
 @SETTINGS
 @given(query=st.text(max_size=80))
+@example(query="a\U00017000")  # a letter without a Unicode name: pymorphy3's shape check failed on it
+@example(query="Тока\U00017000ев")
 def test_the_query_parser_accepts_or_names_the_problem(query: str) -> None:
     try:
         compiled = compile_query(query)
@@ -52,6 +54,7 @@ def test_the_query_parser_accepts_or_names_the_problem(query: str) -> None:
         assert str(exc)
         return
     spans(compiled.root, Doc.of("Astana talks on Syria resume in Astana"))  # evaluates without error
+    spans(compiled.root, Doc.of(query + " Токаев\U00017000 Астане"))  # and on text carrying the same letters
 
 
 @SETTINGS
