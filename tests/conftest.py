@@ -7,8 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from steppewatch.replay import ReplayServer
+
+# property tests draw the same examples every run: a CI run must not fail on an example no
+# earlier run drew (one found that way is kept as an explicit @example); `--hypothesis-seed`
+# or HYPOTHESIS_PROFILE=explore explores anew
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # hypothesis writes a patch for each failing example with libcst, which raises inside
 # pytest's report hook here (zope.interface's __provides__, from Twisted) and ends the
