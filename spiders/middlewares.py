@@ -110,9 +110,10 @@ class NetGuardMiddleware:
     refused, redirects included (they come through here as new requests). Counted as
     ``sw/refused/<why>``. ``NETGUARD_ALLOW_PRIVATE`` lifts the address check (tests that
     serve pages on 127.0.0.1 directly). A name that does not resolve here is let
-    through: it fails to download or is resolved by the configured proxy. The check
-    uses this machine's resolver at request time; it does not pin the address Twisted
-    then connects to.
+    through: it fails to download or is resolved by the configured proxy. This check
+    comes early, with a clear reason and a stat; the answer Twisted then connects to is
+    checked again by ``spiders.resolver.GuardedResolver`` (a name that re-points between
+    the two, DNS rebinding, is refused there).
     """
 
     def __init__(self, allow_private: bool = False, dns_timeout: float = 5.0, stats: Any = None) -> None:

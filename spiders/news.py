@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -24,6 +25,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from spiders.discovery import Entry, Parsed, parse_feed, parse_listing, parse_sitemap
+from spiders.resolver import refused_host
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.index import Index
 from steppewatch.models import Listed
@@ -62,6 +64,10 @@ def failure_kind(failure: Failure) -> str:
             return "too_large"  # a body that inflates beyond the limit: a gzip bomb
         if message.startswith("refused"):
             return "refused"  # NetGuardMiddleware
+    if name in ("CannotResolveHostError", "DNSLookupError"):
+        request = getattr(failure, "request", None)
+        if request is not None and refused_host(urlsplit(request.url).hostname or ""):
+            return "refused"  # spiders/resolver.py: the answer to connect to was not a public address
     if name in ("DownloadCancelledError", "CancelledError"):
         # Scrapy says why only when Content-Length was over DOWNLOAD_MAXSIZE; a body streamed
         # past the limit is cancelled without a message

@@ -73,6 +73,8 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         # http(s) only: no file://, ftp://, s3:// or data: fetches, whatever a page links to
         "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
         "NETGUARD_ALLOW_PRIVATE": False,
+        # the address a name is connected to is the one checked (no DNS rebinding past the guard)
+        "TWISTED_DNS_RESOLVER": "spiders.resolver.GuardedResolver",
         "STORE_RETRY_TIMES": 3,
         "STORE_RETRY_BACKOFF": 1.0,
         "STORE_MAX_CONSECUTIVE_FAILURES": 5,

@@ -19,6 +19,7 @@ from tests.reliability.helpers import (
     SiteSpec,
     article_html,
     crawl,
+    source,
     write_registry,
     write_site,
 )
@@ -91,6 +92,69 @@ def test_a_redirect_to_the_cloud_metadata_address_is_refused(tmp_path: Path) -> 
     assert "169.254.169.254" not in hosts
     site = result.summary["sites"]["meta"]
     assert site["errors"].get("refused") == 1 and site["refused"] == {"private_address": 1} and site["stored"] == 1
+
+
+class CountingListener:
+    """A port on this machine that counts the connections made to it (and closes each)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        import socket
+
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("allow_private", [False, True], ids=["guarded", "control-private-allowed"])
+def test_a_name_re_pointed_at_the_machine_after_the_check_is_never_connected_to(tmp_path: Path,
+                                                                              allow_private: bool) -> None:
+    """DNS rebinding: the middleware's check found no address for the name (or a public one),
+    then the answer Twisted connected to pointed at this machine. The resolver the crawl
+    connects through checks that answer: zero connections. The control run, with private
+    addresses allowed, shows the listener would have been reached."""
+    listener = CountingListener()
+    entry = {"id": "rebind", "name": "rebind.test", "country": "KZ", "languages": ["en"],
+             "allowed_domains": ["rebind.test"], "timezone": "UTC",
+             "feeds": [{"url": f"http://rebind.test:{listener.port}/feed.xml"}]}
+    try:
+        result = crawl(write_registry(tmp_path / "sites.yaml", [entry]), str(tmp_path / "store"),
+                       f"sqlite:///{tmp_path}/i.sqlite", None,
+                       extra=["TWISTED_DNS_RESOLVER=tests.reliability.rebinding.RebindingResolver", "RETRY_TIMES=0",
+                              f"NETGUARD_ALLOW_PRIVATE={str(allow_private).lower()}"],
+                       env={"STEPPEWATCH_TEST_REBIND_TO": "127.0.0.1"})
+    finally:
+        listener.close()
+    if allow_private:
+        assert listener.connections >= 1
+        return
+    assert listener.connections == 0, "the crawl connected to this machine"
+    assert "refused to connect to rebind.test: it resolves to 127.0.0.1" in result.stderr
+    assert result.summary is not None, result.stderr[-3000:]
+    assert source(result.summary, "rebind", "feed.xml")["error"] == "refused"
 
 
 def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_server: str, pg_index_url: str,
