@@ -66,7 +66,9 @@ def test_hosts_on_the_machines_own_network_are_refused(tmp_path: Path) -> None:
     guard = NetGuardMiddleware()
     for url in ("http://127.0.0.1:8080/", "http://localhost/admin", "http://10.1.2.3/", "http://192.168.0.1/",
                 "http://[::1]/", "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://0.0.0.0/",
-                "file:///etc/passwd", "ftp://site.test/x"):
+                "http://[::ffff:127.0.0.1]:8080/", "http://[::127.0.0.1]/", "http://[64:ff9b::a9fe:a9fe]/",
+                "http://[2002:7f00:1::1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "http://[fec0::1]/",
+                "http://[2001:db8::1]/", "file:///etc/passwd", "ftp://site.test/x"):
         with pytest.raises(IgnoreRequest, match="refused"):
             asyncio.run(guard.process_request(Request(url)))
     assert asyncio.run(guard.process_request(Request("http://steppe-times.test/news/1/"))) is None  # no such name here
@@ -132,29 +134,37 @@ class CountingListener:
 @pytest.mark.parametrize("allow_private", [False, True], ids=["guarded", "control-private-allowed"])
 def test_a_name_re_pointed_at_the_machine_after_the_check_is_never_connected_to(tmp_path: Path,
                                                                               allow_private: bool) -> None:
-    """DNS rebinding: the middleware's check found no address for the name (or a public one),
-    then the answer Twisted connected to pointed at this machine. The resolver the crawl
-    connects through checks that answer: zero connections. The control run, with private
-    addresses allowed, shows the listener would have been reached."""
+    """DNS rebinding, at a redirect hop: the site's feed redirects to a host of its own domain;
+    the middleware's check finds no address for it (or a public one), then the answer Twisted
+    connects with points at this machine. The resolver the crawl connects through checks
+    that answer: zero connections. The control run, with private addresses allowed, shows
+    the listener would have been reached."""
     listener = CountingListener()
-    entry = {"id": "rebind", "name": "rebind.test", "country": "KZ", "languages": ["en"],
-             "allowed_domains": ["rebind.test"], "timezone": "UTC",
-             "feeds": [{"url": f"http://rebind.test:{listener.port}/feed.xml"}]}
+    spec = SiteSpec("hop.test", "hop", articles=0,
+                    feed_route={"redirect": f"http://inner.hop.test:{listener.port}/feed.xml", "status": 302})
+    entry = write_site(tmp_path / "sites", spec)
     try:
-        result = crawl(write_registry(tmp_path / "sites.yaml", [entry]), str(tmp_path / "store"),
-                       f"sqlite:///{tmp_path}/i.sqlite", None,
-                       extra=["TWISTED_DNS_RESOLVER=tests.reliability.rebinding.RebindingResolver", "RETRY_TIMES=0",
-                              f"NETGUARD_ALLOW_PRIVATE={str(allow_private).lower()}"],
-                       env={"STEPPEWATCH_TEST_REBIND_TO": "127.0.0.1"})
+        with ReplayServer(tmp_path / "sites") as server:  # hop.test, reached directly (no proxy)
+            port = server.url.rsplit(":", 1)[1]
+            entry["feeds"] = [{"url": f"http://hop.test:{port}/feed.xml"}]
+            answers = {"hop.test": "127.0.0.1", "inner.hop.test": "127.0.0.1"}
+            result = crawl(write_registry(tmp_path / "sites.yaml", [entry]), str(tmp_path / "store"),
+                           f"sqlite:///{tmp_path}/i.sqlite", None,
+                           extra=["TWISTED_DNS_RESOLVER=tests.reliability.rebinding.RebindingResolver",
+                                  "RETRY_TIMES=0", f"NETGUARD_ALLOW_PRIVATE={str(allow_private).lower()}"],
+                           env={"STEPPEWATCH_TEST_DNS": json.dumps(answers),
+                                "STEPPEWATCH_TEST_DNS_TRUSTED": "hop.test"})
+            fetched = server.count("hop.test", "^/feed.xml")
     finally:
         listener.close()
+    assert fetched == 1, result.stderr[-3000:]  # the site itself was reached
     if allow_private:
         assert listener.connections >= 1
         return
     assert listener.connections == 0, "the crawl connected to this machine"
-    assert "refused to connect to rebind.test: it resolves to 127.0.0.1" in result.stderr
+    assert "refused to connect to inner.hop.test: it resolves to 127.0.0.1" in result.stderr
     assert result.summary is not None, result.stderr[-3000:]
-    assert source(result.summary, "rebind", "feed.xml")["error"] == "refused"
+    assert source(result.summary, "hop", "feed.xml")["error"] == "refused"
 
 
 def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_server: str, pg_index_url: str,
