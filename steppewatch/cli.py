@@ -61,18 +61,21 @@ def _parse_set(pairs: Sequence[str]) -> dict[str, Any]:
 # -- sites -----------------------------------------------------------------------
 def cmd_sites(args: argparse.Namespace, config: Config) -> int:
     registry = load_registry(config.sites)
+    # the sites named (each must be in the registry, letter for letter), or all of them
+    sites = [registry.get(s) for s in dict.fromkeys(args.sites)] if args.sites else registry.sites
     if not args.check:
         rows = [(s.id, s.country, ",".join(s.languages), len(s.feeds), len(s.sitemaps),
                  len(s.listings), "yes" if s.verified else "no", "yes" if s.enabled else "no",
-                 s.schedule or "@hourly") for s in registry.sites]
+                 s.schedule or "@hourly") for s in sites]
         _table(("id", "country", "lang", "feeds", "sitemaps", "listings", "verified", "enabled",
                 "schedule"), rows)
-        print(f"\n{len(registry.sites)} sites in {registry.path}")
+        print(f"\n{len(sites)} of {len(registry.sites)} sites in {registry.path}" if args.sites
+              else f"\n{len(registry.sites)} sites in {registry.path}")
         return 0
     from steppewatch.probe import probe_registry
 
-    print(f"{registry.path}: valid, {len(registry.sites)} sites; probing sources ...")
-    results = probe_registry(registry.sites, config, timeout=args.timeout)
+    print(f"{registry.path}: valid, {len(registry.sites)} sites; probing sources of {len(sites)} ...")
+    results = probe_registry(sites, config, timeout=args.timeout)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=1))
     else:
@@ -510,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sites", help="list the registry; --check validates and probes every source")
+    p.add_argument("sites", nargs="*", metavar="SITE", help="only these site ids (default: every site)")
     p.add_argument("--check", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=10.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -227,6 +228,20 @@ class Site(_Strict):
                 yield kind.rstrip("s"), src
 
 
+def scripts_of(text: str) -> set[str]:
+    """The scripts of a text's letters (LATIN, CYRILLIC, GREEK …), by their Unicode names."""
+    return {unicodedata.name(ch, "UNKNOWN ?").split()[0] for ch in text if ch.isalpha()}
+
+
+# Cyrillic and Greek letters drawn like Latin ones, as they stand in for them in look-alike ids
+_LOOKALIKES = str.maketrans("аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧοντ",
+                            "aeopcyxijsdqwABEKMHOPCTXIJSABEZHIKMNOPTYXovt")
+
+
+def _as_latin(text: str) -> str:
+    return text.translate(_LOOKALIKES)
+
+
 class Registry(_Strict):
     sites: list[Site]
     path: str = "<memory>"
@@ -235,8 +250,20 @@ class Registry(_Strict):
         for site in self.sites:
             if site.id == site_id:
                 return site
-        known = ", ".join(s.id for s in self.sites)
-        raise RegistryError(f"{self.path}: no site with id {site_id!r} (known: {known})")
+        raise RegistryError(f"{self.path}: {self.unknown(site_id)}")
+
+    def unknown(self, site_id: str) -> str:
+        """Why ``site_id`` names no site here, with the ids it may have meant. An id that mixes
+        scripts (``kаzinfo`` with a Cyrillic а) reads like a real one and is said to."""
+        import difflib
+
+        known = sorted(s.id for s in self.sites)
+        scripts = scripts_of(site_id)
+        why = f" (it mixes scripts: {', '.join(sorted(scripts))})" if len(scripts) > 1 else ""
+        reads_as = _as_latin(site_id)  # each letter by the Latin one it is drawn like
+        close = [reads_as] if reads_as in known else difflib.get_close_matches(reads_as, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f" (known: {', '.join(known)})"
+        return f"no site with id {site_id!r}{why}{hint}"
 
     def enabled(self) -> list[Site]:
         return [s for s in self.sites if s.enabled]

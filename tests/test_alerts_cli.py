@@ -148,9 +148,9 @@ def test_check_refuses_a_rule_limited_to_a_site_the_registry_does_not_have(tmp_p
     ]}, allow_unicode=True), "utf-8")
     proc = run("alerts", "check", env={"STEPPEWATCH_ALERTS": str(rules)}, cwd=tmp_path)  # the fixture sites
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "rule 'look-alike': field sites: unknown site id 'k\u0430zinfo' (it mixes scripts: CYRILLIC, LATIN)" \
+    assert "rule 'look-alike': field sites: no site with id 'k\u0430zinfo' (it mixes scripts: CYRILLIC, LATIN)" \
         in proc.stderr and "did you mean kazinfo?" in proc.stderr
-    assert "rule 'typo': field sites: unknown site id 'kazinf'" in proc.stderr
+    assert "rule 'typo': field sites: no site with id 'kazinf'; did you mean kazinfo?" in proc.stderr
     assert "rule 'ok'" not in proc.stderr.split("error:", 1)[1]
 
 

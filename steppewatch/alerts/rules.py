@@ -290,29 +290,10 @@ def query_warnings(query: str) -> list[str]:
     return out
 
 
-def scripts_of(text: str) -> set[str]:
-    """The scripts of a text's letters (LATIN, CYRILLIC, GREEK …), by their Unicode names."""
-    import unicodedata
-
-    return {unicodedata.name(ch, "UNKNOWN ?").split()[0] for ch in text if ch.isalpha()}
-
-
 def unknown_rule_sites(rules: RuleSet, registry: Any) -> list[str]:
     """Problems with the site ids rules are limited to: an id the registry does not have can
     never match, and one that mixes scripts (``kаzinfo`` with a Cyrillic а) looks right to a
-    reader while it is not."""
-    import difflib
-
-    known = sorted(site.id for site in registry.sites)
-    problems = []
-    for compiled in rules.rules:
-        for site in compiled.rule.sites:
-            if site in known:
-                continue
-            scripts = scripts_of(site)
-            why = f" (it mixes scripts: {', '.join(sorted(scripts))})" if len(scripts) > 1 else ""
-            close = difflib.get_close_matches(site, known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            problems.append(f"rule {compiled.rule.name!r}: field sites: unknown site id {site!r}{why}: "
-                            f"the rule can never fire{hint}")
-    return problems
+    reader while it is not (``Registry.unknown`` says which)."""
+    known = {site.id for site in registry.sites}
+    return [f"rule {compiled.rule.name!r}: field sites: {registry.unknown(site)}: the rule can never fire"
+            for compiled in rules.rules for site in compiled.rule.sites if site not in known]

@@ -429,3 +429,30 @@ def test_sites_check_follows_no_redirect_to_the_machine_or_off_http(tmp_path: Pa
     assert len(rows) == len(targets)
     for row in rows:
         assert row["result"].startswith("refused"), row
+
+
+def test_sites_takes_site_ids_and_refuses_unknown_and_look_alike_ones() -> None:
+    """A rule, a `sites` call or a crawl naming `tеngrinews` (a Cyrillic е) reads as the real
+    site; the check is letter for letter and says what the id reads as."""
+    import os
+    import subprocess
+    import sys
+
+    from steppewatch.errors import ExitCode
+    from tests.test_crawl_fixtures import ROOT
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "steppewatch.cli", *args], capture_output=True, text=True,
+                              env=dict(os.environ), cwd=ROOT, timeout=300)
+
+    proc = run("sites", "tengrinews", "akipress_en")
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()[2:4]] == ["tengrinews", "akipress_en"]
+    assert "2 of " in proc.stdout
+    for args in (("sites", "t\u0435ngrinews"), ("sites", "--check", "t\u0435ngrinews"), ("sites", "tengrinew"),
+                 ("crawl", "t\u0435ngrinews", "--since", "2024-12-01", "--until", "2024-12-02")):
+        proc = run(*args)
+        assert proc.returncode == ExitCode.USAGE and "Traceback" not in proc.stderr, proc.stderr
+        assert "did you mean tengrinews" in proc.stderr, proc.stderr
+        assert ("it mixes scripts: CYRILLIC, LATIN" in proc.stderr) == any("\u0435" in a for a in args), proc.stderr
+        assert "probing" not in proc.stdout
