@@ -1,12 +1,25 @@
 # Set-up lives here: `make demo` and `make test` create .venv and install on first use.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11 carrying CPython's e-mail header fix (CVE-2024-6923, header injection through
+# newlines in encoded words): CPython 3.11.10 or later, or a distribution build with the fix
+# backported (Debian bookworm's python3.11 from 3.11.2-6+deb12u5). The fix is recognised by
+# the switch it added, email.policy's verify_generated_headers, not by the version number;
+# the first such interpreter of PYTHON_CANDIDATES is used (alert mail sanitises its headers
+# on any interpreter, this is the second line).
+HAS_EMAIL_FIX = import sys, email.policy; sys.exit(not (sys.version_info[:2] == (3, 11) and hasattr(email.policy.compat32, "verify_generated_headers")))
+PYTHON_CANDIDATES ?= python3.11 /usr/bin/python3.11 /usr/local/bin/python3.11 python3
+ifndef PYTHON
+PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do command -v $$p >/dev/null 2>&1 && $$p -c '$(HAS_EMAIL_FIX)' 2>/dev/null && { command -v $$p; break; }; done)
+endif
 VENV ?= .venv
 BIN = $(VENV)/bin
 
 .PHONY: demo test lint install airflow bench clean
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+$(BIN)/.installed: pyproject.toml Makefile
+	@test -n "$(PYTHON)" || { echo "steppewatch needs Python 3.11 with the e-mail header fix (CVE-2024-6923): CPython 3.11.10 or later, or Debian's python3.11 3.11.2-6+deb12u5 or later; none of $(PYTHON_CANDIDATES) is one (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@$(PYTHON) -c '$(HAS_EMAIL_FIX)' || { echo "$(PYTHON) is not Python 3.11 with the e-mail header fix (CVE-2024-6923): CPython 3.11.10 or later, or Debian's python3.11 3.11.2-6+deb12u5 or later" >&2; exit 1; }
+	@# a venv made earlier from an interpreter without the fix is made again
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c '$(HAS_EMAIL_FIX)' 2>/dev/null; then echo "rebuilding $(VENV): its Python lacks the e-mail header fix"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -456,3 +456,28 @@ def test_sites_takes_site_ids_and_refuses_unknown_and_look_alike_ones() -> None:
         assert "did you mean tengrinews" in proc.stderr, proc.stderr
         assert ("it mixes scripts: CYRILLIC, LATIN" in proc.stderr) == any("\u0435" in a for a in args), proc.stderr
         assert "probing" not in proc.stdout
+
+
+def test_the_set_up_takes_only_a_python_with_the_email_header_fix(tmp_path: Path) -> None:
+    """The interpreter the set-up made the venv from carries CPython's e-mail header fix
+    (CVE-2024-6923), and `make` refuses one that does not, before making anything."""
+    import email.policy
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_crawl_fixtures import ROOT
+
+    assert sys.version_info[:2] == (3, 11)
+    assert hasattr(email.policy.compat32, "verify_generated_headers"), sys.version
+    lacking = tmp_path / "python3.11"  # answers every question as an interpreter without the fix would
+    lacking.write_text("#!/bin/sh\nexit 1\n")
+    lacking.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS", "PYTHON"))}
+    venv = tmp_path / "venv"
+    for args in ([f"PYTHON={lacking}"], [f"PYTHON_CANDIDATES={lacking}"]):
+        proc = subprocess.run(["make", "-C", str(ROOT), "install", f"VENV={venv}", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0, proc.stdout
+        assert "e-mail header fix (CVE-2024-6923)" in proc.stderr and "3.11.10" in proc.stderr, proc.stderr
+        assert not venv.exists()
