@@ -186,3 +186,20 @@ class QuietDropLogFormatter(LogFormatter):
 
     def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any) -> dict[str, Any]:
         return {"level": logging.INFO, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}
+
+
+# the download errors of a site that cannot be reached: routine for a crawler, said in one line
+_NETWORK_ERRORS = ("DownloadConnectionRefusedError", "CannotResolveHostError", "DownloadTimeoutError",
+                   "DownloadFailedError", "ResponseDataLossError", "DownloadCancelledError")
+
+
+def network_error_without_traceback(record: logging.LogRecord) -> bool:
+    """A logging filter: a record of a network error keeps its message and loses the traceback.
+
+    Scrapy logs a robots.txt it could not download at ERROR with the whole traceback of a
+    connection refused or a name that does not resolve; the message names the URL and the
+    error, and the site's source errors count it."""
+    if record.exc_info and record.exc_info[0] is not None and record.exc_info[0].__name__ in _NETWORK_ERRORS:
+        record.exc_info = None
+        record.exc_text = None
+    return True

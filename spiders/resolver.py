@@ -25,6 +25,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
 from steppewatch.netguard import refusal
+from steppewatch.redaction import quoted
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class GuardedResolver(CachingThreadedResolver):
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         settings = crawler.settings
         cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        proxy_host = urlsplit(settings.get("FIXEDPROXY_URL") or "").hostname
+        # a pasted password may hold "/" or "@": the URL is parsed with its credentials encoded
+        proxy_host = urlsplit(quoted(settings.get("FIXEDPROXY_URL") or "")).hostname
         return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"),
                    allow_private=settings.getbool("NETGUARD_ALLOW_PRIVATE"),
                    trusted_hosts=[proxy_host] if proxy_host else [])

@@ -131,6 +131,7 @@ def run_crawl(
 
         check_index(config.index)
     process = CrawlerProcess(settings)
+    quiet_robots_errors()
     crawlers = []
     # A backfill discovers tens of thousands of articles at once (sitemaps list them all):
     # queue their requests on disk (Scrapy's JOBDIR queues), one directory per crawler,
@@ -164,6 +165,17 @@ def run_crawl(
     }
     write_manifest(open_store(config.store), summary, written, deleted)
     return summary
+
+
+def quiet_robots_errors() -> None:
+    """A site's unreachable robots.txt is logged in one line, not with a traceback."""
+    import logging
+
+    from spiders.middlewares import network_error_without_traceback
+
+    robots = logging.getLogger("scrapy.downloadermiddlewares.robotstxt")
+    if network_error_without_traceback not in robots.filters:
+        robots.addFilter(network_error_without_traceback)
 
 
 def read_keys_logs(paths: Iterable[str]) -> tuple[set[str], set[str]]:

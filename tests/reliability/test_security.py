@@ -481,3 +481,46 @@ def test_the_set_up_takes_only_a_python_with_the_email_header_fix(tmp_path: Path
         assert proc.returncode != 0, proc.stdout
         assert "e-mail header fix (CVE-2024-6923)" in proc.stderr and "3.11.10" in proc.stderr, proc.stderr
         assert not venv.exists()
+
+
+@pytest.mark.parametrize("setting", ["STEPPEWATCH_SMTP_URL", "STEPPEWATCH_INDEX_URL", "STEPPEWATCH_PROXY",
+                                     "AWS_ENDPOINT_URL"])
+def test_a_password_with_slash_at_colon_and_percent_is_never_printed_from_any_url_setting(
+        tmp_path: Path, setting: str) -> None:
+    """Each URL setting holding a pasted password, its server down: the command fails with a
+    clear message (no traceback) and no piece of the password is printed."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_crawl_fixtures import ROOT
+
+    secret = "p/a@s:s%2Fw0rd%"
+    pieces = ("p/a", "s:s", "2Fw0rd", "w0rd")
+    port = free_port()  # nothing listens there
+    url = {"STEPPEWATCH_SMTP_URL": f"smtp://desk:{secret}@127.0.0.1:{port}",
+           "STEPPEWATCH_INDEX_URL": f"postgresql+psycopg://sw:{secret}@127.0.0.1:{port}/sw",
+           "STEPPEWATCH_PROXY": f"http://crawler:{secret}@127.0.0.1:{port}",
+           "AWS_ENDPOINT_URL": f"http://minio:{secret}@127.0.0.1:{port}"}[setting]
+    entry = write_site(tmp_path / "sites", SiteSpec("site.test", "site", articles=1))
+    env = {**os.environ, **S3_ENV, "STEPPEWATCH_SITES": str(write_registry(tmp_path / "sites.yaml", [entry])),
+           "STEPPEWATCH_STORE": str(tmp_path / "store"), "STEPPEWATCH_INDEX_URL": f"sqlite:///{tmp_path}/i.sqlite",
+           setting: url}
+    env.pop("AWS_ENDPOINT_URL_S3", None)
+    if setting == "AWS_ENDPOINT_URL":
+        env["STEPPEWATCH_STORE"] = "s3://steppewatch-test/articles"
+    command = ["alerts", "send"] if setting == "STEPPEWATCH_SMTP_URL" else \
+        ["crawl", "--all", "--since", "2024-12-01", "--until", "2024-12-08", "--set", "RETRY_TIMES=0",
+         "--set", "DOWNLOAD_DELAY=0", "--set", "AUTOTHROTTLE_ENABLED=false"]
+    proc = subprocess.run([sys.executable, "-m", "steppewatch.cli", *command], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert not [p for p in pieces if p in output], output[-3000:]
+    # and each failed where it should: the proxy (its host parsed through the password) was
+    # reached and refused the connection; the store and the index are unavailable (exit 3)
+    expected = {"STEPPEWATCH_SMTP_URL": 0, "STEPPEWATCH_INDEX_URL": 3, "STEPPEWATCH_PROXY": 1,
+                "AWS_ENDPOINT_URL": 3}[setting]
+    assert proc.returncode == expected, output[-3000:]
+    if setting == "STEPPEWATCH_PROXY":
+        assert "failed: connection_refused" in output, output[-3000:]
