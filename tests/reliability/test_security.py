@@ -297,13 +297,15 @@ HOSTILE_TITLES = [
     "Astana\r\nBcc: victim@evil.example\r\n\r\nhijacked body",
     "Astana\u2028Reply-To: x@evil.example\u0085X-Injected: 1\x00\x1b[31m",
     "Astana " + "=?utf-8?q?" + "A" * 2000 + "?=",
+    "Astana " + "talks\u00a0" * 1500 + "Bcc:\tx@evil.example",  # very long, no encoded word, a folding tab
 ]
 
 
 @pytest.mark.parametrize("title", HOSTILE_TITLES)
 def test_hostile_titles_and_rule_names_cannot_make_headers_on_any_python(title: str) -> None:
-    """Whatever the interpreter's patch level (this machine's 3.11.7 lacks the 3.11.10 email
-    fixes), the message has exactly its own headers, one line each, and its body intact."""
+    """Whatever the interpreter's patch level (the set-up requires CPython's 3.11.10 e-mail fix,
+    this holds without it: pyenv's 3.11.7 here lacks it), the message has exactly its own
+    headers and its body intact."""
     from email import message_from_bytes
     from email.policy import default
 
@@ -326,6 +328,47 @@ def test_hostile_titles_and_rule_names_cannot_make_headers_on_any_python(title: 
         assert "Astana" in parsed["Subject"] or parsed["Subject"].startswith("[steppewatch]")
         body = parsed.get_body(("plain",)).get_content()
         assert "Astana talks resume" in body or "Astana" in body
+
+
+_HEADERS_ON_THIS_PYTHON = """
+import json, sys
+from email import message_from_bytes
+from email.policy import default
+from steppewatch.alerts.mail import StoryItem, story_message
+out = []
+for title in json.load(sys.stdin):
+    item = StoryItem(title=title, url="http://site.test/a/", site="site", published=None, language="en",
+                     snippet_text="Astana talks resume", snippet_html="<b>Astana</b> talks resume")
+    parsed = message_from_bytes(story_message(title, ["desk@example.org"], item, title + "/abc").as_bytes(),
+                                policy=default)
+    out.append(sorted(parsed.keys()))
+print(json.dumps(out))
+"""
+
+
+def test_hostile_titles_make_no_headers_on_a_python_without_the_email_fix() -> None:
+    """The same titles, mail built by an interpreter on this machine that lacks CPython's
+    3.11.10 e-mail fix (pyenv's 3.11.7): still exactly the message's own headers."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+
+    from tests.test_crawl_fixtures import ROOT
+
+    check = "import email.policy, sys; sys.exit(hasattr(email.policy.compat32, 'verify_generated_headers'))"
+    found = [shutil.which("python3.11") or "", *glob.glob(os.path.expanduser("~/.pyenv/versions/3.11*/bin/python3.11"))]
+    lacking = [p for p in dict.fromkeys(found) if p and subprocess.run([p, "-c", check]).returncode == 0]
+    if not lacking:
+        pytest.skip("no Python 3.11 without the e-mail fix on this machine")
+    for python in lacking:
+        proc = subprocess.run([python, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+                               + _HEADERS_ON_THIS_PYTHON], input=json.dumps(HOSTILE_TITLES), capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        for keys in json.loads(proc.stdout):
+            assert keys == sorted(["Subject", "From", "To", "Date", "Message-ID", "X-Steppewatch-Key",
+                                   "MIME-Version", "Content-Type"]), (python, keys)
 
 
 def test_message_ids_are_the_same_for_every_sending_of_one_alert() -> None:
