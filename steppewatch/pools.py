@@ -100,6 +100,9 @@ def split_by_pool(items: Iterable[dict[str, str]], registry: Registry | None = N
     pools = site_pools(registry)
     out: dict[str, list[dict[str, str]]] = {pool: [] for pool in sorted(set(pools.values()))}
     for item in items:
+        if item["site"] not in pools:
+            raise ValueError(f"site {item['site']!r} is not in the registry the DAGs were parsed with "
+                             f"({(registry or load_registry()).path}): no crawl pool for it")
         out[pools[item["site"]]].append(item)
     return out
 

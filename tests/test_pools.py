@@ -84,3 +84,9 @@ def test_groups_join_transitively_and_items_go_to_their_pool() -> None:
     assert pools["a"] in ("steppewatch_crawl_a.kz", "steppewatch_crawl_b.kz")  # the most shared host
     split = split_by_pool([{"site": "c", "day": "2024-12-01"}, {"site": "d", "day": "2024-12-01"}], registry)
     assert split == {pools["a"]: [{"site": "c", "day": "2024-12-01"}], pools["d"]: [{"site": "d", "day": "2024-12-01"}]}
+
+
+def test_an_item_of_an_unknown_site_is_refused_by_name() -> None:
+    registry = Registry(sites=[_site("a", "a.kz")], path="sites.yaml")
+    with pytest.raises(ValueError, match="'b' is not in the registry the DAGs were parsed with"):
+        split_by_pool([{"site": "b", "day": "2024-12-01"}], registry)
