@@ -209,7 +209,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
               f"{sum(v for k, v in sent.items() if k.endswith('_sent'))} messages sent to {where}")
         print(f"Articles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
         print(f"\nThe demo keeps to its own store, index and sample registry; for the other commands "
-              f"(README, \"After make demo\") to read them:\n  {demo_exports(store, index)}")
+              f"(README, \"Start here\") to read them:\n  {demo_exports(store, index)}")
     return 0
 
 
