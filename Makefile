@@ -27,12 +27,16 @@ $(BIN)/.installed: pyproject.toml Makefile
 
 install: $(BIN)/.installed
 
+# The demo keeps to data/demo and data/demo-index.sqlite (never the live data/store) and ends
+# with the export line that points the other commands there, as README's examples start.
 demo: install
 	$(BIN)/steppewatch demo
 
 test: install
 	$(BIN)/pytest
 
+# Creates the crawl pools, then prints the UI, the login and the export line (PATH, AIRFLOW_HOME)
+# that `airflow ...` in another shell (airflow backfill create) needs to reach this instance.
 airflow: install
 	$(BIN)/steppewatch airflow
 

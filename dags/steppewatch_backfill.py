@@ -7,16 +7,24 @@ can be cleared and retried alone. Matches are recorded without e-mail; with
 ``send_alerts`` they collect under this run's batch and one summary per rule is sent
 when every day is done (all_done: the days that did finish are summarised even if one
 failed; clearing that day and ``send_summary`` later sends what it adds).
+
+One crawl per domain at a time across DAGs (steppewatch/pools.py): a mapped task cannot
+take a pool per item, so ``crawl_day`` is a task group holding, per domain pool, a mapped
+task in that pool and the small ``days_<pool>`` task that hands it its (site, day) items
+(a mapped task expands only over a whole return value); most pools get none and skip.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, TaskGroup, get_current_context, task
 
+from steppewatch.pools import pool_task_id, site_pools
 from steppewatch.registry import load_registry
 
-SITES = sorted(site.id for site in load_registry().sites)
+_registry = load_registry()
+SITES = sorted(site.id for site in _registry.sites)
+POOLS = sorted(set(site_pools(_registry).values()))
 
 with DAG(
     dag_id="steppewatch_backfill",
@@ -41,10 +49,15 @@ with DAG(
 ):
 
     @task
-    def plan_days(params=None) -> list[dict]:  # noqa: ANN001
+    def plan_days(params=None) -> dict[str, list[dict]]:  # noqa: ANN001
         from steppewatch.airflow_tasks import backfill_days
+        from steppewatch.pools import split_by_pool
 
-        return backfill_days(list(params["sites"]), params["start"], params["end"])
+        return split_by_pool(backfill_days(list(params["sites"]), params["start"], params["end"]))
+
+    @task
+    def pool_days(plan: dict[str, list[dict]], pool: str) -> list[dict]:
+        return plan[pool]
 
     @task(map_index_template="{{ item_label }}", max_active_tis_per_dag=4)
     def crawl_day(item: dict, params=None) -> dict:  # noqa: ANN001
@@ -61,13 +74,18 @@ with DAG(
                 "fetched": crawled["fetched"], "new_matches": matched.get("new_matches", 0)}
 
     @task(trigger_rule="all_done")
-    def send_summary(results: list, params=None) -> dict:  # noqa: ANN001
+    def send_summary(per_pool: list, params=None) -> dict:  # noqa: ANN001
         from steppewatch.airflow_tasks import send_alerts
 
+        results = [r for pool_results in per_pool if pool_results for r in pool_results]
         totals = {"days": len(results), "stored": sum(r["stored"] for r in results if r)}
         if params["send_alerts"]:
             run = get_current_context()["dag_run"]
             totals["sent"] = send_alerts(release=f"{run.dag_id}/{run.run_id}")
         return totals
 
-    send_summary(crawl_day.expand(item=plan_days()))
+    plan = plan_days()
+    with TaskGroup("crawl_day", tooltip="one mapped task per domain pool: one crawl per domain at a time"):
+        crawled = [crawl_day.override(task_id=pool_task_id(pool), pool=pool).expand(
+            item=pool_days.override(task_id=f"days_{pool_task_id(pool)}")(plan, pool)) for pool in POOLS]
+    send_summary(crawled)

@@ -7,7 +7,8 @@ A run triggered without a logical date (REST API, ``airflow dags trigger``) has 
 interval at all: it crawls the last complete schedule interval before its run_after.
 ``airflow backfill create --dag-id steppewatch_<site> --from-date … --to-date …``
 crawls exactly those intervals (``--mode backfill``) and records alert matches without
-e-mailing them; every other run crawls with ``--mode discover``.
+e-mailing them; every other run crawls with ``--mode discover``. ``crawl_window`` runs in its
+site's domain pool (steppewatch/pools.py): one crawl per domain at a time across DAGs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_current_context, task
 
+from steppewatch.pools import site_pools
 from steppewatch.registry import load_registry
 
 DEFAULT_ARGS = {
@@ -26,7 +28,7 @@ DEFAULT_ARGS = {
 }
 
 
-def site_dag(site_id: str, country: str, schedule: str) -> DAG:
+def site_dag(site_id: str, country: str, schedule: str, pool: str = "default_pool") -> DAG:
     with DAG(
         dag_id=f"steppewatch_{site_id}",
         description=f"Crawl {site_id} every interval, match and send alerts, watch its health",
@@ -39,7 +41,7 @@ def site_dag(site_id: str, country: str, schedule: str) -> DAG:
         tags=["steppewatch", f"site:{site_id}", f"country:{country}"],
     ) as dag:
 
-        @task
+        @task(pool=pool)
         def crawl_window(**context) -> dict:  # noqa: ANN003
             from steppewatch.airflow_tasks import crawl_window as crawl
             from steppewatch.airflow_tasks import is_backfill, run_window
@@ -75,5 +77,8 @@ def site_dag(site_id: str, country: str, schedule: str) -> DAG:
     return dag
 
 
-for _site in load_registry().enabled():
-    globals()[f"steppewatch_{_site.id}"] = site_dag(_site.id, _site.country, _site.schedule or "0 * * * *")
+_registry = load_registry()
+_pools = site_pools(_registry)
+for _site in _registry.enabled():
+    globals()[f"steppewatch_{_site.id}"] = site_dag(_site.id, _site.country, _site.schedule or "0 * * * *",
+                                                    _pools[_site.id])

@@ -2,8 +2,11 @@
 
 Runs ``airflow standalone`` (scheduler, dag-processor, API server and UI, triggerer,
 SQLite, LocalExecutor) with AIRFLOW_HOME under ``data/airflow``, the project's ``dags/``
-and no examples, waits until the API answers, then prints the UI address and the login
-that the simple auth manager generated. Store, index and outbox default to absolute
+and no examples, waits until the API answers, creates the crawl tasks' domain pools
+(steppewatch/pools.py: a task in a pool that does not exist is never scheduled), then
+prints the UI address, the login that the simple auth manager generated and the line to
+export in another shell so that ``airflow`` there (``airflow backfill create``) uses this
+AIRFLOW_HOME and database rather than ``~/airflow``. Store, index and outbox default to absolute
 paths under ``data/`` so tasks find them whatever their working directory. Ctrl-C (or
 SIGTERM) stops the whole process group: standalone leaves its children running otherwise.
 """
@@ -66,6 +69,35 @@ def airflow_env(home: Path, port: int, data: Path, base: dict[str, str] | None =
     return env
 
 
+# what another shell needs for `airflow ...` to reach this instance (the rest is in the environment
+# of the processes started here, not in airflow.cfg)
+SHELL_VARIABLES = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES",
+                   "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC", "STEPPEWATCH_STORE",
+                   "STEPPEWATCH_INDEX_URL", "STEPPEWATCH_OUTBOX_DIR")
+
+
+def export_line(env: dict[str, str]) -> str:
+    """``export PATH=... AIRFLOW_HOME=...``: this Airflow from a new shell."""
+    import shlex
+
+    bin_dir = shlex.quote(str(Path(sys.executable).parent))
+    pairs = " ".join(f"{name}={shlex.quote(env[name])}" for name in SHELL_VARIABLES if env.get(name))
+    return f'export PATH={bin_dir}:"$PATH" {pairs}'
+
+
+def create_pools(env: dict[str, str]) -> str | None:
+    """The crawl pools of the registry in ``env``, created or updated; None, or why not."""
+    from steppewatch.pools import apply, pool_definitions
+    from steppewatch.registry import RegistryError, load_registry
+
+    try:
+        apply(pool_definitions(load_registry(env.get("STEPPEWATCH_SITES") or None)), env=env)
+    except (RegistryError, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None
+
+
 def login(home: Path) -> tuple[str, str] | None:
     """The user and password the simple auth manager generated for this AIRFLOW_HOME."""
     path = home / "simple_auth_manager_passwords.json.generated"
@@ -86,8 +118,9 @@ def run(home: Path, port: int, data: Path, ready_timeout: float = 300) -> int:
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):  # standalone's default: SQLite in the home
         prepare_sqlite(home / "airflow.db")
     log_path = home / "standalone.log"
+    env = airflow_env(home, port, data)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([str(airflow), "standalone"], env=airflow_env(home, port, data), cwd=home,
+        proc = subprocess.Popen([str(airflow), "standalone"], env=env, cwd=home,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(*_: object) -> None:
@@ -120,10 +153,18 @@ def run(home: Path, port: int, data: Path, ready_timeout: float = 300) -> int:
                 stop()
                 return 1
             time.sleep(2)
+        problem = create_pools(env)
+        if problem:
+            print(f"could not create the crawl pools, so no crawl would be scheduled: {problem}", file=sys.stderr)
+            stop()
+            return 1
         user, password = login(home) or ("admin", "?")
         print(f"Airflow UI: http://localhost:{port}\nlogin: {user} / {password}\n"
               f"DAGs: {ROOT / 'dags'} (paused at creation: unpause the sites to crawl)\n"
-              f"data: {data}\nCtrl-C stops every Airflow process.", flush=True)
+              f"data: {data}\n"
+              f"AIRFLOW_HOME={home}; for `airflow ...` in another shell (airflow backfill create), first:\n"
+              f"  {export_line(env)}\n"
+              f"Ctrl-C stops every Airflow process.", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         return 0

@@ -26,7 +26,10 @@ from steppewatch.errors import ConfigError, ExitCode, IndexUnavailable, StoreUna
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = PROJECT_ROOT / "tests" / "fixtures"
+# the demo's sample sites (tests/fixtures/sites.yaml and sites/), shipped as package data
+SAMPLES = Path(__file__).resolve().parent / "data" / "demo"
+DEMO_STORE = "data/demo"
+DEMO_INDEX = "sqlite:///data/demo-index.sqlite"
 DEMO_SINCE = "2024-12-01T00:00:00Z"
 DEMO_UNTIL = "2024-12-08T00:00:00Z"
 
@@ -176,8 +179,8 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.crawl import run_crawl
     from steppewatch.replay import ReplayServer
 
-    store = os.environ.get("STEPPEWATCH_STORE") or "data/demo"
-    index = os.environ.get("STEPPEWATCH_INDEX_URL") or "sqlite:///data/demo-index.sqlite"
+    store = os.environ.get("STEPPEWATCH_STORE") or DEMO_STORE
+    index = os.environ.get("STEPPEWATCH_INDEX_URL") or DEMO_INDEX
     registry = load_registry(SAMPLES / "sites.yaml")
     server = ReplayServer(SAMPLES / "sites")
     proxy = server.start()
@@ -205,7 +208,22 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         print(f"\nalerts: {matched.get('new_matches', 0)} new matches, "
               f"{sum(v for k, v in sent.items() if k.endswith('_sent'))} messages sent to {where}")
         print(f"Articles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
+        print(f"\nThe demo keeps to its own store, index and sample registry; for the other commands "
+              f"(README, \"Start here\") to read them:\n  {demo_exports(store, index)}")
     return 0
+
+
+def demo_exports(store: str, index: str) -> str:
+    """The ``export`` line that points the other commands at the demo's store, index and sites."""
+    import shlex
+
+    sites = SAMPLES / "sites.yaml"
+    try:
+        sites = sites.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    values = {"STEPPEWATCH_STORE": store, "STEPPEWATCH_INDEX_URL": index, "STEPPEWATCH_SITES": str(sites)}
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
 
 
 # -- extract ---------------------------------------------------------------------

@@ -279,11 +279,15 @@ def adhoc_site(url: str) -> Site:
 
 
 def project_default(relative: Path) -> Path:
-    """A default config path: in the working directory, else the project's own copy."""
+    """A default config path: in the working directory, else the project's own copy (a
+    checkout's, else the one installed with the package, under steppewatch/data/)."""
     if relative.exists():
         return relative
-    bundled = Path(__file__).resolve().parents[1] / relative
-    return bundled if bundled.exists() else relative
+    package = Path(__file__).resolve().parent
+    for bundled in (package.parent / relative, package / "data" / relative):
+        if bundled.exists():
+            return bundled
+    return relative
 
 
 def sites_path() -> Path:

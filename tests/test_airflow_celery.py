@@ -32,6 +32,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from steppewatch.pools import pool_definitions
+from steppewatch.registry import load_registry
 from steppewatch.replay import ReplayServer
 from tests.airflow_harness import BIN, Airflow, live_registry_entry, live_site
 from tests.conftest import PG_URL, S3_ENV, SMTPSink, free_port
@@ -137,6 +139,9 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     airflow = Airflow(home, env, meta_url)
     try:
         airflow.cli("db", "migrate")
+        # the crawl tasks' domain pools, as docker's airflow-init creates them (steppewatch/pools.py)
+        (home / "pools.json").write_text(json.dumps(pool_definitions(load_registry(base / "sites.yaml"))))
+        airflow.cli("pools", "import", str(home / "pools.json"))
         airflow.start("api-server", "api-server", "--port", str(api_port))
         airflow.start("scheduler", "scheduler")
         airflow.start("dag-processor", "dag-processor")
@@ -229,7 +234,7 @@ def test_backfill_fans_out_over_both_workers_and_summarises_once(celery: dict) -
     airflow.cli("dags", "trigger", "steppewatch_backfill", "--conf", json.dumps(conf))
     airflow.wait_runs("steppewatch_backfill", 1, timeout=600)
     days = airflow.query("select rendered_map_index, hostname from task_instance "
-                         "where dag_id = 'steppewatch_backfill' and task_id = 'crawl_day'")
+                         "where dag_id = 'steppewatch_backfill' and task_id like 'crawl_day.%' and map_index >= 0")
     assert len(days) == 28 and {h for _, h in days} == set(WORKERS)
     assert "kazinfo 2024-12-05" in {label for label, _ in days}
 

@@ -80,8 +80,8 @@ def test_backfill_dag_form(dagbag) -> None:  # noqa: ANN001
     schema = params.get_param("sites").schema
     assert schema["type"] == "array" and set(schema["items"]["enum"]) == {s.id for s in load_registry().sites}
     assert params["send_alerts"] is False and params["reprocess"] is False
-    crawl = dag.get_task("crawl_day")
-    assert crawl.map_index_template == "{{ item_label }}"
+    crawls = [t for t in dag.tasks if t.task_id.startswith("crawl_day.") and t.is_mapped]  # one per domain pool
+    assert crawls and all(t.map_index_template == "{{ item_label }}" for t in crawls)
     assert all(t.retries >= 2 for t in dag.tasks)
 
 
@@ -243,7 +243,8 @@ def test_crawl_window_passes_mode_and_refuses_bad_windows(monkeypatch: pytest.Mo
 def test_backfill_dag_crawls_its_days_in_backfill_mode(dagbag, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(airflow_tasks, "run_cli", _fake_cli(calls))
-    crawl_day = dagbag.dags["steppewatch_backfill"].get_task("crawl_day").python_callable
+    crawl_day = next(t for t in dagbag.dags["steppewatch_backfill"].tasks
+                     if t.task_id.startswith("crawl_day.") and t.is_mapped).python_callable
     context = {"dag_run": SimpleNamespace(dag_id="steppewatch_backfill", run_id="manual__x")}
     monkeypatch.setitem(crawl_day.__globals__, "get_current_context", lambda: context)
     crawl_day({"site": "s", "day": "2024-12-03"}, params={"reprocess": False, "send_alerts": False})
