@@ -14,9 +14,10 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from steppewatch.registry import load_registry
+from steppewatch.airflow_tasks import site_registry
 
-SITES = sorted(site.id for site in load_registry().sites)
+# the registry the tasks crawl with (the steppewatch_sites Variable, else STEPPEWATCH_SITES)
+SITES = sorted(site.id for site in site_registry().sites)
 
 with DAG(
     dag_id="steppewatch_backfill",

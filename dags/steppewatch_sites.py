@@ -15,7 +15,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_current_context, task
 
-from steppewatch.registry import load_registry
+from steppewatch.airflow_tasks import site_registry
 
 DEFAULT_ARGS = {
     "owner": "steppewatch",
@@ -47,7 +47,10 @@ def site_dag(site_id: str, country: str, schedule: str) -> DAG:
             run = context["dag_run"]
             since, until = run_window(context["dag"].timetable, context.get("data_interval_start"),
                                       context.get("data_interval_end"), run.run_after)
-            return crawl(site_id, since, until, mode="backfill" if is_backfill(context) else "discover")
+            # every source failing fails this task (no retry) once the site's health is recorded,
+            # as check_site_health records it after a crawl that succeeds
+            return crawl(site_id, since, until, mode="backfill" if is_backfill(context) else "discover",
+                         record_health=True)
 
         @task
         def match_alerts(crawled: dict) -> dict:
@@ -75,5 +78,6 @@ def site_dag(site_id: str, country: str, schedule: str) -> DAG:
     return dag
 
 
-for _site in load_registry().enabled():
+# the registry the tasks crawl with (the steppewatch_sites Variable, else STEPPEWATCH_SITES)
+for _site in site_registry().enabled():
     globals()[f"steppewatch_{_site.id}"] = site_dag(_site.id, _site.country, _site.schedule or "0 * * * *")
