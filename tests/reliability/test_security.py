@@ -536,6 +536,7 @@ def test_a_password_with_slash_at_colon_and_percent_is_never_printed_from_any_ur
     import subprocess
     import sys
 
+    from steppewatch.errors import ExitCode
     from tests.test_crawl_fixtures import ROOT
 
     secret = "p/a@s:s%2Fw0rd%"
@@ -562,8 +563,8 @@ def test_a_password_with_slash_at_colon_and_percent_is_never_printed_from_any_ur
     assert not [p for p in pieces if p in output], output[-3000:]
     # and each failed where it should: the proxy (its host parsed through the password) was
     # reached and refused the connection; the store and the index are unavailable (exit 3)
-    expected = {"STEPPEWATCH_SMTP_URL": 0, "STEPPEWATCH_INDEX_URL": 3, "STEPPEWATCH_PROXY": 1,
-                "AWS_ENDPOINT_URL": 3}[setting]
+    expected = {"STEPPEWATCH_SMTP_URL": ExitCode.OK, "STEPPEWATCH_INDEX_URL": ExitCode.UNAVAILABLE,
+                "STEPPEWATCH_PROXY": ExitCode.SOURCES_FAILED, "AWS_ENDPOINT_URL": ExitCode.UNAVAILABLE}[setting]
     assert proc.returncode == expected, output[-3000:]
     if setting == "STEPPEWATCH_PROXY":
         assert "failed: connection_refused" in output, output[-3000:]
