@@ -195,7 +195,13 @@ def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_
 
         xcom = crawl_window("secret", "2024-12-01T00:00:00+00:00", "2024-12-08T00:00:00+00:00")
         matched = match_alerts(result.summary["run_id"])  # the run that stored the articles
-        sent = send_alerts()  # the SMTP server is not there: the attempts fail and are recorded
+        # the SMTP server is not there: the attempts fail and are recorded, and the task is
+        # retried (exit 3, unavailable) with a message that names the server, redacted
+        from airflow.sdk.exceptions import AirflowException
+
+        with pytest.raises(AirflowException, match="could not be delivered to smtp://ops:\\*\\*\\*@") as raised:
+            send_alerts()
+        sent = {"error": str(raised.value), "stdout": getattr(raised.value, "stdout", "")}
     import sqlalchemy as sa
 
     engine = sa.create_engine(index, poolclass=sa.pool.NullPool)
