@@ -229,6 +229,7 @@ def run_crawl_parallel(
     unique rows arbitrate any race), and their summaries merge into one run with one
     manifest, as if one process had crawled.
     """
+    import signal
     import subprocess
     import sys
     from dataclasses import replace
@@ -251,12 +252,27 @@ def run_crawl_parallel(
         children.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True))
     parts = []
     stopped = False
-    for child in children:
-        out, _ = child.communicate()
-        if child.returncode not in (ExitCode.OK, ExitCode.SOURCES_FAILED, ExitCode.INCOMPLETE):
-            raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
-        stopped = stopped or child.returncode == ExitCode.INCOMPLETE
-        parts.append(json.loads(out))
+
+    def pass_on(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    # the shards stop gracefully with this process (exit 5 each, merged below): a SIGTERM is
+    # passed on; a terminal's Ctrl-C reaches them itself (one process group), so this process
+    # only waits for them, since a second SIGINT would make Scrapy stop them at once
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, pass_on),
+                signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
+    try:
+        for child in children:
+            out, _ = child.communicate()
+            if child.returncode not in (ExitCode.OK, ExitCode.SOURCES_FAILED, ExitCode.INCOMPLETE):
+                raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
+            stopped = stopped or child.returncode == ExitCode.INCOMPLETE
+            parts.append(json.loads(out))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     store = open_store(config.store)
     written: set[str] = set()
     deleted: set[str] = set()

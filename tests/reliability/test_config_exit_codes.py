@@ -118,12 +118,13 @@ def _stored(index: str) -> int:
         engine.dispose()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(("signum", "processes"), [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_a_crawl_stopped_by_a_signal_exits_5_says_so_and_a_rerun_of_the_window_completes(
-        tmp_path: Path, signum: signal.Signals) -> None:
+        tmp_path: Path, signum: signal.Signals, processes: int) -> None:
     """SIGTERM (or Ctrl-C) mid-crawl exited 0 with 21 of 30 articles stored and no word that the
     run was incomplete. Article pages after the first are held by the server (slow pages)
-    until the signal has been sent, so the crawl is stopped with most of its window unfetched."""
+    until the signal has been sent, so the crawl is stopped with most of its window unfetched.
+    With ``--processes 2`` the signal reaches the parent, which passes it on to its shards."""
     articles = 8
     entry = write_site(tmp_path / "sites", SiteSpec("slow.test", "slow", articles=articles))
     registry = write_registry(tmp_path / "sites.yaml", [entry])
@@ -143,7 +144,7 @@ def test_a_crawl_stopped_by_a_signal_exits_5_says_so_and_a_rerun_of_the_window_c
 
     with ReplayServer(tmp_path / "sites", on_request=slow_articles) as server:
         args = [sys.executable, "-m", "steppewatch.cli", "crawl", "--all", "--since", SINCE, "--until", UNTIL,
-                "--json"]
+                "--json", "--processes", str(processes)]
         # the downloader takes in at most this many requests (Scrapy finishes the ones it holds)
         for setting in [*FAST, "CONCURRENT_REQUESTS=2"]:
             args += ["--set", setting]
