@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from steppewatch import __version__
 from steppewatch.errors import ConfigError
+from steppewatch.redaction import quoted, redact
 from steppewatch.registry import DEFAULT_SITES_PATH, project_default
 
 DEFAULT_USER_AGENT = f"steppewatch/{__version__} (+https://github.com/steppewatch/steppewatch)"
@@ -78,6 +80,12 @@ class Config:
             from steppewatch.alerts.mail import SMTPMailer
 
             SMTPMailer.from_url(smtp_url)  # raises ConfigError naming STEPPEWATCH_SMTP_URL, redacted
+        if raw["store"] is not None and raw["store"].startswith("s3:"):
+            _url(raw["store"], "store", ("s3",))
+        if raw["index"] is not None:
+            _url(raw["index"], "index", None, need_host=False)  # sqlite:///path has none
+        if raw["proxy"] is not None:
+            _url(raw["proxy"], "proxy", ("http", "https"))
         return cls(
             store=raw["store"] or cls.store,
             index=raw["index"] or cls.index,
@@ -113,6 +121,27 @@ class Config:
             else:
                 env[var] = str(value)
         return env
+
+
+def _url(raw: str, name: str, schemes: tuple[str, ...] | None, need_host: bool = True) -> None:
+    """Raise ConfigError (the URL redacted) unless ``raw`` is a URL of one of ``schemes`` (any
+    when None) with a host, when ``need_host``, and a numeric port if it has one. A check of
+    the form only: whether the service answers is for the command that uses it (exit 3)."""
+    parts = urlsplit(quoted(raw))
+    problem = None
+    if not parts.scheme or "://" not in raw:
+        problem = "has no scheme://"
+    elif schemes is not None and parts.scheme.lower() not in schemes:
+        problem = f"must be {' or '.join(f'{s}://' for s in schemes)}"
+    elif need_host and not parts.hostname:
+        problem = "has no bucket" if schemes == ("s3",) else "has no host"
+    else:
+        try:
+            parts.port  # noqa: B018 — parsing it is the check
+        except ValueError:
+            problem = "has a port that is not a number"
+    if problem:
+        raise ConfigError(f"{VARIABLES[name]} {problem}: {redact(raw)!r}")
 
 
 def _positive_int(raw: str | None, name: str, default: int) -> int:

@@ -62,6 +62,10 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     ("STEPPEWATCH_SCRAPY_SETTINGS", "[1, 2]", "must be a JSON object"),
     ("STEPPEWATCH_SMTP_URL", f"smtp://desk:{SECRET}@mail.example.org:notaport", "smtp://desk:***@"),
     ("STEPPEWATCH_HEALTH_EMPTY_RUNS", "six", "must be a whole number"),
+    ("STEPPEWATCH_INDEX_URL", f"postgresql+psycopg://sw:{SECRET}@db:notaport/sw", "port that is not a number: "
+                                                                                 "'postgresql+psycopg://sw:***@"),
+    ("STEPPEWATCH_PROXY", "socks5://127.0.0.1:1080", "must be http:// or https://"),
+    ("STEPPEWATCH_STORE", "s3://", "has no bucket"),
 ])
 def test_a_malformed_setting_is_one_line_naming_it_and_exit_2_from_every_command(
         tmp_path: Path, variable: str, value: str, says: str) -> None:
@@ -69,13 +73,13 @@ def test_a_malformed_setting_is_one_line_naming_it_and_exit_2_from_every_command
     configuration was read outside the CLI's error handling), and exit 1 also meant "every
     source failed", which the Airflow task took for success."""
     env = {"STEPPEWATCH_STORE": str(tmp_path / "store"), "STEPPEWATCH_INDEX_URL": f"sqlite:///{tmp_path}/i.sqlite",
-           variable: value}
+           "STEPPEWATCH_OUTBOX_DIR": str(tmp_path / "outbox"), variable: value}
     for command in (("sites",), ("crawl", "--all", *WINDOW), ("alerts", "send"), ("reindex",)):
         proc = cli(*command, env=env)
         line = one_error_line(proc)
         assert proc.returncode == ExitCode.CONFIG, (command, proc.stderr[-2000:])
         assert variable in line and says in line, (command, line)
-    assert not (tmp_path / "store").exists() and not (tmp_path / "i.sqlite").exists(), "nothing was started"
+    assert not [p.name for p in tmp_path.iterdir()], "nothing was started"
 
 
 @pytest.mark.parametrize("command", [("reindex",), ("alerts", "send"), ("alerts", "match", *WINDOW), ("status",),
