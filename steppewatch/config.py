@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from steppewatch import __version__
+from steppewatch.alerts.mail import DEFAULT_FROM, SMTPMailer
 from steppewatch.errors import ConfigError
 from steppewatch.redaction import quoted, redact
 from steppewatch.registry import DEFAULT_SITES_PATH, project_default
@@ -28,6 +29,7 @@ from steppewatch.registry import DEFAULT_SITES_PATH, project_default
 DEFAULT_USER_AGENT = f"steppewatch/{__version__} (+https://github.com/steppewatch/steppewatch)"
 DEFAULT_ALERTS_PATH = Path("config/alerts.yaml")
 DEFAULT_EMPTY_RUNS = 6
+DEFAULT_INDEX = "sqlite:///data/index.sqlite"
 
 # field -> environment variable; the README's configuration table lists the same
 VARIABLES: dict[str, str] = {
@@ -50,20 +52,21 @@ VARIABLES: dict[str, str] = {
 @dataclass(frozen=True)
 class Config:
     store: str = "data/store"
-    index: str = "sqlite:///data/index.sqlite"
+    # URLs that may hold a password are kept out of repr (``redact`` them for a message)
+    index: str = field(default=DEFAULT_INDEX, repr=False)
     sites: str = "config/sites.yaml"
     alerts: str = str(DEFAULT_ALERTS_PATH)
-    smtp_url: str | None = None  # None: messages are written as .eml files under outbox_dir
+    smtp_url: str | None = field(default=None, repr=False)  # None: .eml files under outbox_dir
     outbox_dir: str = "data/outbox"
-    mail_from: str = "steppewatch@localhost"
+    mail_from: str = DEFAULT_FROM
     ops_recipients: tuple[str, ...] = ()
     health_empty_runs: int = DEFAULT_EMPTY_RUNS
     user_agent: str = DEFAULT_USER_AGENT
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)
     scrapy: dict[str, Any] = field(default_factory=dict)
     airflow_port: int = 8080
     # the fields the environment set (the demo uses its own store and index unless told)
-    given: frozenset[str] = frozenset()
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -77,8 +80,6 @@ class Config:
         given = frozenset(name for name, value in raw.items() if value is not None)
         smtp_url = raw["smtp_url"]
         if smtp_url is not None:
-            from steppewatch.alerts.mail import SMTPMailer
-
             SMTPMailer.from_url(smtp_url)  # raises ConfigError naming STEPPEWATCH_SMTP_URL, redacted
         if raw["store"] is not None and raw["store"].startswith("s3:"):
             _url(raw["store"], "store", ("s3",))
@@ -88,7 +89,7 @@ class Config:
             _url(raw["proxy"], "proxy", ("http", "https"))
         return cls(
             store=raw["store"] or cls.store,
-            index=raw["index"] or cls.index,
+            index=raw["index"] or DEFAULT_INDEX,
             sites=raw["sites"] or str(project_default(DEFAULT_SITES_PATH)),
             alerts=raw["alerts"] or str(project_default(DEFAULT_ALERTS_PATH)),
             smtp_url=smtp_url,
