@@ -19,10 +19,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, TaskGroup, get_current_context, task
 
+from steppewatch.airflow_tasks import site_registry
 from steppewatch.pools import pool_task_id, site_pools
-from steppewatch.registry import load_registry
 
-_registry = load_registry()
+# the registry the tasks crawl with (the steppewatch_sites Variable, else STEPPEWATCH_SITES)
+_registry = site_registry()
 SITES = sorted(site.id for site in _registry.sites)
 POOLS = sorted(set(site_pools(_registry).values()))
 
@@ -53,7 +54,7 @@ with DAG(
         from steppewatch.airflow_tasks import backfill_days
         from steppewatch.pools import split_by_pool
 
-        return split_by_pool(backfill_days(list(params["sites"]), params["start"], params["end"]))
+        return split_by_pool(backfill_days(list(params["sites"]), params["start"], params["end"]), site_registry())
 
     @task
     def pool_days(plan: dict[str, list[dict]], pool: str) -> list[dict]:

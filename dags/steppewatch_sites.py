@@ -16,8 +16,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_current_context, task
 
+from steppewatch.airflow_tasks import site_registry
 from steppewatch.pools import site_pools
-from steppewatch.registry import load_registry
 
 DEFAULT_ARGS = {
     "owner": "steppewatch",
@@ -49,7 +49,10 @@ def site_dag(site_id: str, country: str, schedule: str, pool: str = "default_poo
             run = context["dag_run"]
             since, until = run_window(context["dag"].timetable, context.get("data_interval_start"),
                                       context.get("data_interval_end"), run.run_after)
-            return crawl(site_id, since, until, mode="backfill" if is_backfill(context) else "discover")
+            # every source failing fails this task (no retry) once the site's health is recorded,
+            # as check_site_health records it after a crawl that succeeds
+            return crawl(site_id, since, until, mode="backfill" if is_backfill(context) else "discover",
+                         record_health=True)
 
         @task
         def match_alerts(crawled: dict) -> dict:
@@ -77,7 +80,8 @@ def site_dag(site_id: str, country: str, schedule: str, pool: str = "default_poo
     return dag
 
 
-_registry = load_registry()
+# the registry the tasks crawl with (the steppewatch_sites Variable, else STEPPEWATCH_SITES)
+_registry = site_registry()
 _pools = site_pools(_registry)
 for _site in _registry.enabled():
     globals()[f"steppewatch_{_site.id}"] = site_dag(_site.id, _site.country, _site.schedule or "0 * * * *",

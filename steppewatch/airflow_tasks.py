@@ -8,6 +8,14 @@ otherwise: Variables ``steppewatch_store``, ``steppewatch_index_url``,
 password as the access key pair, ``endpoint_url`` and ``region_name`` in extras) and
 ``smtp_default`` (host, port, login, password; extra ``ssl: true`` for implicit TLS).
 Secrets travel to the subprocess in its environment, never on its command line.
+
+The DAG files and the tasks read the site registry the same way (``registry_path``: the
+``steppewatch_sites`` Variable, else ``STEPPEWATCH_SITES``, else the bundled file), so the
+DAGs Airflow shows are the sites its tasks crawl. The CLI's exit code decides what a task
+does (``cli_failure``): 0 succeeds; 2 (configuration) and 4 (every source failed) fail the
+task without retry, the latter after the site's health is recorded; 3 (a service
+unreachable) and 5 (interrupted) raise a retryable error, and Airflow's retries run the
+same window again.
 """
 
 from __future__ import annotations
@@ -18,10 +26,14 @@ import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from steppewatch.errors import ConfigError, ExitCode
 from steppewatch.windows import WindowMode
+
+if TYPE_CHECKING:
+    from steppewatch.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +66,27 @@ def _connection(conn_id: str) -> Any | None:
         return None
 
 
+def registry_path(base: dict[str, str] | None = None) -> str:
+    """The site registry the DAG files and the tasks both read: the ``steppewatch_sites``
+    Variable, else ``STEPPEWATCH_SITES`` (of ``base``, os.environ by default), else the bundled one."""
+    from steppewatch.registry import sites_path
+
+    env = os.environ if base is None else base
+    return _variable("steppewatch_sites") or env.get("STEPPEWATCH_SITES") or str(sites_path())
+
+
+def site_registry() -> Registry:
+    """The registry at ``registry_path``, for the DAG files (one DAG per enabled site)."""
+    from steppewatch.registry import load_registry
+
+    return load_registry(registry_path())
+
+
 def task_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a steppewatch subprocess: os.environ, Variables, connections."""
     env = dict(os.environ if base is None else base)
     for variable, key in VARIABLES.items():
-        value = _variable(variable)
+        value = registry_path(env) if key == "STEPPEWATCH_SITES" else _variable(variable)
         if value:
             env[key] = value
     aws = _connection("aws_default")
@@ -80,13 +108,53 @@ def task_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 3 * 3600) -> str:
-    """Run ``steppewatch ARGS`` in a subprocess; raise with its stderr tail if it fails."""
+    """Run ``steppewatch ARGS`` in a subprocess and return its stdout; raise ``cli_failure``'s
+    error for any other exit code than 0."""
     proc = subprocess.run([sys.executable, "-m", "steppewatch.cli", *args], capture_output=True, text=True,
                           env=env or task_env(), timeout=timeout)
     sys.stderr.write(proc.stderr[-20000:])  # the crawl log, into the task log
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"steppewatch {args[0]} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    failure = cli_failure(" ".join(args[:2]), proc.returncode, proc.stderr, proc.stdout)
+    if failure is not None:
+        raise failure
     return proc.stdout
+
+
+def cli_failure(command: str, returncode: int, stderr: str = "", stdout: str = "") -> Exception | None:
+    """The error a task raises for the CLI's exit code (None for 0), by ``ExitCode``.
+
+    Configuration (2) and every source failed (4) fail the task without retry
+    (AirflowFailException: the next try would fail the same way); an unreachable service (3)
+    and an interrupted run (5) raise AirflowException, which Airflow retries; any other code
+    (a crash, a kill) is retried too. The error carries ``exit_code`` and the CLI's ``stdout``
+    (the crawl summary, which exit 4 still prints).
+    """
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    if returncode == ExitCode.OK:
+        return None
+    tail = stderr.strip()[-2000:]
+    try:
+        code: ExitCode | None = ExitCode(returncode)
+    except ValueError:
+        code = None
+    if code is ExitCode.CONFIG:
+        error: Exception = AirflowFailException(
+            f"steppewatch {command}: configuration error (exit {returncode}), not retried: {tail}")
+    elif code is ExitCode.SOURCES_FAILED:
+        error = AirflowFailException(f"steppewatch {command}: every source failed (exit {returncode}): {tail}")
+    elif code is ExitCode.UNAVAILABLE:
+        error = AirflowException(f"steppewatch {command}: a service is unavailable (exit {returncode}), "
+                                 f"retried: {tail}")
+    elif code is ExitCode.INCOMPLETE:
+        error = AirflowException(f"steppewatch {command}: interrupted (exit {returncode}); the retry runs "
+                                 f"the same window again: {tail}")
+    elif code is ExitCode.REJECTED:
+        error = AirflowFailException(f"steppewatch {command}: a page was rejected (exit {returncode}): {tail}")
+    else:
+        error = AirflowException(f"steppewatch {command} exited {returncode}: {tail}")
+    error.exit_code = returncode  # type: ignore[attr-defined]
+    error.stdout = stdout  # type: ignore[attr-defined]
+    return error
 
 
 def _fail_now(message: str) -> Exception:
@@ -159,12 +227,14 @@ def run_window(timetable: Any, data_interval_start: Any, data_interval_end: Any,
 
 
 def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False,
-                 mode: str = "discover") -> dict[str, Any]:
+                 mode: str = "discover", record_health: bool = False) -> dict[str, Any]:
     """Crawl one site over [since, until); return a small summary for XCom.
 
     ``mode`` is the CLI's ``--mode``: ``discover`` for scheduled and manually triggered
     runs (the run owns every new URL it discovers), ``backfill`` for backfills (the run
-    owns the articles dated in its window).
+    owns the articles dated in its window). When every source failed (exit 4) the task
+    fails without retry; with ``record_health`` (the site DAG) the site's health is first
+    recorded from the run's summary, so the incident is open and ops are told.
     """
     if mode not in CRAWL_MODES:
         raise _fail_now(f"mode: expected one of {', '.join(CRAWL_MODES)}, got {mode!r}")
@@ -172,7 +242,21 @@ def crawl_window(site: str, since: Any, until: Any, reprocess: bool = False,
     args = ["crawl", site, "--since", start.isoformat(), "--until", end.isoformat(), "--mode", mode, "--json"]
     if reprocess:
         args.append("--reprocess")
-    summary = json.loads(run_cli(*args))
+    try:
+        out = run_cli(*args)
+    except Exception as exc:
+        if getattr(exc, "exit_code", None) != ExitCode.SOURCES_FAILED:
+            raise
+        crawled = crawl_result(site, mode, json.loads(getattr(exc, "stdout", "")))
+        log.error("every source of %s failed: %s", site, json.dumps(crawled["sources"], ensure_ascii=False))
+        if record_health:
+            check_site_health(crawled)  # an incident is open: this raises AirflowFailException naming it
+        raise
+    return crawl_result(site, mode, json.loads(out))
+
+
+def crawl_result(site: str, mode: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The XCom of ``crawl_window``: one site's counts of a crawl summary, its window and sources."""
     s = summary["sites"][site]
     return {
         "site": site, "run_id": summary["run_id"], "manifest": summary.get("manifest"), "mode": mode,
@@ -209,12 +293,17 @@ def check_site_health(crawled: dict[str, Any]) -> dict[str, Any]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from steppewatch.alerts.mail import mailer_for
     from steppewatch.config import Config
     from steppewatch.health import check
 
-    env = task_env()
-    recipients = [r.strip() for r in env.get("STEPPEWATCH_OPS_RECIPIENTS", "").split(",") if r.strip()]
-    result = check(Config.from_env(env).index, crawled, recipients, env=env)
+    try:
+        config = Config.from_env(task_env())
+    except ConfigError as exc:
+        raise _fail_now(str(exc)) from None
+    recipients = list(config.ops_recipients)
+    result = check(config.index, crawled, recipients, mailer_for(config.smtp_url, config.outbox_dir, config.mail_from),
+                   config.health_empty_runs)
     if result["incident"]:
         raise AirflowFailException(f"site {result['site']}: incident {result['incident']} open "
                                    f"(`steppewatch status` lists it; ops told: {', '.join(recipients) or 'nobody'})")

@@ -1,9 +1,9 @@
 """The ``steppewatch`` command line: sites, crawl, demo, extract.
 
-Exit codes (``steppewatch.errors.ExitCode``): 0 success; 1 a crawl in which every source
-of every site failed; 2 a configuration or usage error (bad registry, bad window, a path
-that does not exist), reported on stderr naming the file, site and field; 3 the store or
-the index is unavailable; 4 ``extract`` rejected a page or could not read one.
+``main`` reads the configuration once (``Config.from_env``) inside its error handling and
+passes it to the command; every error a user can cause or fix is one line on stderr (no
+traceback, no password) and one exit code of ``steppewatch.errors.ExitCode``, listed in
+``--help`` (``EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any
 
 from steppewatch.alerts.rules import RulesError
 from steppewatch.config import Config
-from steppewatch.errors import ConfigError, ExitCode, IndexUnavailable, StoreUnavailable
+from steppewatch.errors import EXIT_CODES, ExitCode, SteppewatchError, Unavailable
+from steppewatch.redaction import redact, redact_text
 from steppewatch.registry import RegistryError, Site, adhoc_site, load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +35,10 @@ DEMO_SINCE = "2024-12-01T00:00:00Z"
 DEMO_UNTIL = "2024-12-08T00:00:00Z"
 
 
-class UsageError(Exception):
-    pass
+class UsageError(SteppewatchError):
+    """A command line that cannot be run (a bad window, a path that does not exist): exit 2."""
+
+    exit_code = ExitCode.CONFIG
 
 
 def parse_when(value: str, name: str) -> datetime:
@@ -114,7 +117,7 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     if args.store:
         config = replace(config, store=args.store)
     sites = _select_sites(args, config)
-    from steppewatch.crawl import run_crawl
+    from steppewatch.crawl import interrupted_sites, run_crawl
 
     overrides = _parse_set(args.set or [])
     if args.reprocess:
@@ -139,8 +142,18 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
               f"run the same window again", file=sys.stderr)
         incomplete = True
     if incomplete:
-        return 3
-    return 1 if len(summary["totals"]["sites_all_sources_failed"]) == len(sites) else 0
+        return ExitCode.UNAVAILABLE
+    stopped = interrupted_sites(summary)
+    if stopped:
+        print(f"steppewatch: error: the run is incomplete: it was interrupted (SIGTERM or SIGINT) before "
+              f"{', '.join(stopped)} finished; the {summary['totals']['stored']} articles stored stay stored: "
+              f"run the same window again to complete it", file=sys.stderr)
+        return ExitCode.INCOMPLETE
+    if len(summary["totals"]["sites_all_sources_failed"]) == len(sites):
+        print(f"steppewatch: error: every source of every site failed ({', '.join(s.id for s in sites)}): "
+              f"see the sources in the summary", file=sys.stderr)
+        return ExitCode.SOURCES_FAILED
+    return ExitCode.OK
 
 
 def _store_errors(summary: dict[str, Any]) -> dict[str, int]:
@@ -179,8 +192,9 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.crawl import run_crawl
     from steppewatch.replay import ReplayServer
 
-    store = os.environ.get("STEPPEWATCH_STORE") or DEMO_STORE
-    index = os.environ.get("STEPPEWATCH_INDEX_URL") or DEMO_INDEX
+    # the demo's own store and index, unless the environment names them
+    store = config.store if "store" in config.given else DEMO_STORE
+    index = config.index if "index" in config.given else DEMO_INDEX
     registry = load_registry(SAMPLES / "sites.yaml")
     server = ReplayServer(SAMPLES / "sites")
     proxy = server.start()
@@ -195,16 +209,13 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
                             parse_when(DEMO_UNTIL, "until"), config, fast)
     finally:
         server.stop()
-    from steppewatch.alerts.mail import mailer_from_env
-
     outbox = _outbox(config)
     matched = outbox.match_keys(json.loads(outbox.store.get(summary["manifest"]))["keys_written"])
-    sent = outbox.send(mailer_from_env())
+    sent = outbox.send(mailer(config))
     summary["alerts"] = {"matched": matched, "sent": sent}
     print_summary(summary, as_json=args.json)
     if not args.json:
-        where = os.environ.get("STEPPEWATCH_SMTP_URL") and "SMTP" or (
-            os.environ.get("STEPPEWATCH_OUTBOX_DIR") or "data/outbox/")
+        where = "SMTP" if config.smtp_url else config.outbox_dir
         print(f"\nalerts: {matched.get('new_matches', 0)} new matches, "
               f"{sum(v for k, v in sent.items() if k.endswith('_sent'))} messages sent to {where}")
         print(f"Articles: {store}/articles/site=<id>/date=<day>/<id>.json (raw pages under {store}/raw/)")
@@ -362,14 +373,15 @@ def _declared_url(body: bytes) -> str | None:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    from steppewatch.alerts.rules import alerts_path, load_rules
-    from steppewatch.index import Index
+    from steppewatch.alerts.rules import load_rules
+    from steppewatch.index import Index, check_index
     from steppewatch.status import render, status
     from steppewatch.store import open_store
 
     registry = load_registry(config.sites)
     sites = [s.id for s in registry.enabled()]
-    rules = load_rules() if alerts_path().exists() else None
+    rules = load_rules(config.alerts) if Path(config.alerts).exists() else None
+    check_index(config.index)
     report = status(Index(config.index), open_store(config.store), sites, rules)
     print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render(report, sites))
     return 0
@@ -379,10 +391,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.alerts.outbox import restore_delivered
     from steppewatch.archive import Archive
-    from steppewatch.index import Index
+    from steppewatch.index import Index, check_index
     from steppewatch.records import RecordReader
     from steppewatch.store import open_store
 
+    check_index(config.index)
     store = open_store(config.store)
     index = Index(config.index)
     reader = RecordReader(store)
@@ -395,7 +408,7 @@ def cmd_reindex(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace, config: Config) -> int:
-    from steppewatch.index import Index
+    from steppewatch.index import Index, check_index
     from steppewatch.maintenance import reprocess
     from steppewatch.records import RecordReader
     from steppewatch.store import open_store
@@ -403,6 +416,7 @@ def cmd_reprocess(args: argparse.Namespace, config: Config) -> int:
     since, until = parse_when(args.since, "since"), parse_when(args.until, "until")
     registry = load_registry(config.sites)
     sites = [registry.get(s).id for s in args.site] if args.site else None
+    check_index(config.index)
     store = open_store(config.store)
     reader = RecordReader(store)
     counts = reprocess(store, Index(config.index), registry, since, until, sites, reader)
@@ -435,15 +449,23 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
 def _outbox(config: Config, rules: Any = None) -> Any:
     from steppewatch.alerts.outbox import Outbox
     from steppewatch.alerts.rules import load_rules
-    from steppewatch.index import Index
+    from steppewatch.index import Index, check_index
     from steppewatch.store import open_store
 
-    rules = rules if rules is not None else load_rules()
+    rules = rules if rules is not None else load_rules(config.alerts)
+    check_index(config.index)  # unreachable: exit 3 naming it (redacted), before anything is read
     try:
         registry = load_registry(config.sites)
     except RegistryError:
         registry = None
     return Outbox(Index(config.index), open_store(config.store), rules, registry)
+
+
+def mailer(config: Config) -> Any:
+    """The configured mailer: SMTP, or ``.eml`` files in the outbox directory."""
+    from steppewatch.alerts.mail import mailer_for
+
+    return mailer_for(config.smtp_url, config.outbox_dir, config.mail_from)
 
 
 def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
@@ -457,15 +479,15 @@ def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
 def cmd_airflow(args: argparse.Namespace, config: Config) -> int:
     from steppewatch.airflow_local import run
 
-    return run(args.home.resolve(), args.port, args.data.resolve())
+    return run(args.home.resolve(), args.port or config.airflow_port, args.data.resolve())
 
 
 def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
-    from steppewatch.alerts.rules import RuleSet, alerts_path, load_rules, query_warnings, unknown_rule_sites
+    from steppewatch.alerts.rules import RuleSet, load_rules, query_warnings, unknown_rule_sites
     from steppewatch.layout import manifest_key
 
     if args.alerts_command == "check":
-        rules = load_rules()
+        rules = load_rules(config.alerts)
         for compiled in rules.rules:
             rule = compiled.rule
             print(f"ok  {rule.name:<30} {rule.mode:<9} -> {', '.join(rule.recipients)}  {rule.query}")
@@ -483,7 +505,7 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
         since, until = _window(args)
         if args.query is not None:
             # a query needs no rules file; when there is one, its aliases apply
-            rules = load_rules() if alerts_path().exists() else RuleSet([])
+            rules = load_rules(config.alerts) if Path(config.alerts).exists() else RuleSet([])
             compiled = rules.adhoc(args.query)
             for warning in query_warnings(args.query):
                 print(f"steppewatch: warning: --query: {warning}", file=sys.stderr)
@@ -518,16 +540,22 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
         outbox.reader.report()
         print(json.dumps({**counts, **outbox.reader.counts()}, sort_keys=True))
         return 0
-    from steppewatch.alerts.mail import mailer_from_env
-
     released = outbox.release(args.release) if args.release else 0
-    counts = outbox.send(mailer_from_env())
+    counts = outbox.send(mailer(config))
     print(json.dumps({**counts, "released": released, "outbox": outbox.status()}, sort_keys=True))
+    failed = sum(n for kind, n in counts.items() if kind.endswith("_failed"))
+    if failed:
+        where = redact(config.smtp_url) if config.smtp_url else config.outbox_dir
+        print(f"steppewatch: error: {failed} messages could not be delivered to {where}; they stay pending and "
+              f"go with the next `alerts send`", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="steppewatch", description=__doc__.splitlines()[0])
+    epilog = "exit codes:\n" + "\n".join(f"  {int(code)}  {text}" for code, text in EXIT_CODES)
+    parser = argparse.ArgumentParser(prog="steppewatch", description=__doc__.splitlines()[0], epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sites", help="list the registry; --check validates and probes every source")
@@ -609,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("airflow", help="run Airflow 3 locally with the project's DAGs; prints the UI and login")
-    p.add_argument("--port", type=int, default=int(os.environ.get("STEPPEWATCH_AIRFLOW_PORT", "8080")))
+    p.add_argument("--port", type=int, default=None, help="default $STEPPEWATCH_AIRFLOW_PORT or 8080")
     p.add_argument("--home", type=Path, default=Path("data/airflow"), help="AIRFLOW_HOME (default data/airflow)")
     p.add_argument("--data", type=Path, default=Path("data"), help="store, index and outbox default under here")
     p.set_defaults(func=cmd_airflow)
@@ -617,16 +645,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config = Config.from_env()
+    args = build_parser().parse_args(argv)  # a usage error exits 2 (argparse), as CONFIG
+    config: Config | None = None
     try:
+        config = Config.from_env()
         return int(args.func(args, config))
-    except (RegistryError, RulesError, UsageError, ConfigError) as exc:
+    except (RegistryError, RulesError) as exc:
         print(f"steppewatch: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except (StoreUnavailable, IndexUnavailable) as exc:
-        print(f"steppewatch: error: {exc}; nothing was fetched: run again when it is back", file=sys.stderr)
+        return ExitCode.CONFIG
+    except SteppewatchError as exc:
+        again = ""
+        if isinstance(exc, Unavailable):  # checked before the command read or fetched anything
+            again = "; nothing was fetched: run again when it is back" if args.command == "crawl" else \
+                ": run again when it is back"
+        print(f"steppewatch: error: {exc}{again}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        if not _database_unreachable(exc):
+            raise
+        # the index went away after the command had checked it
+        where = redact(config.index) if config is not None else "the index"
+        reason = redact_text(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+        print(f"steppewatch: error: index {where} unavailable: {reason}: run again when it is back", file=sys.stderr)
         return ExitCode.UNAVAILABLE
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's lost or refused connection (its module is imported only if used)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,15 @@ def run_crawl(
     return summary
 
 
+def interrupted_sites(summary: dict[str, Any]) -> list[str]:
+    """The sites whose crawl a SIGTERM or SIGINT stopped before it finished.
+
+    Scrapy stops every crawler gracefully on the first signal and records the finish reason
+    ``shutdown``: what was stored stays stored, the rest of the window was never fetched.
+    """
+    return sorted(site for site, s in summary["sites"].items() if s.get("finish_reason") == "shutdown")
+
+
 def quiet_robots_errors() -> None:
     """A site's unreachable robots.txt is logged in one line, not with a traceback."""
     import logging
@@ -220,9 +229,12 @@ def run_crawl_parallel(
     unique rows arbitrate any race), and their summaries merge into one run with one
     manifest, as if one process had crawled.
     """
-    import os
+    import signal
     import subprocess
     import sys
+    from dataclasses import replace
+
+    from steppewatch.errors import ExitCode
 
     started = datetime.now(UTC)
     check_store(open_store(config.store))
@@ -231,11 +243,7 @@ def run_crawl_parallel(
     check_index(config.index)
     run_id = new_run_id(started)
     settings = {**config.scrapy, **(overrides or {})}
-    env = dict(os.environ, STEPPEWATCH_STORE=config.store, STEPPEWATCH_INDEX_URL=config.index,
-               STEPPEWATCH_SITES=config.sites, STEPPEWATCH_USER_AGENT=config.user_agent,
-               STEPPEWATCH_SCRAPY_SETTINGS=json.dumps(settings, default=str))
-    if config.proxy:
-        env["STEPPEWATCH_PROXY"] = config.proxy
+    env = replace(config, scrapy=settings).to_env()
     children = []
     for k in range(processes):
         args = [sys.executable, "-m", "steppewatch.cli", "crawl", *(s.id for s in sites),
@@ -243,11 +251,28 @@ def run_crawl_parallel(
                 "--set", f"NEWS_SHARD={k}/{processes}", "--run-id", f"{run_id}.{k}"]
         children.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True))
     parts = []
-    for child in children:
-        out, _ = child.communicate()
-        if child.returncode not in (0, 1):
-            raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
-        parts.append(json.loads(out))
+    stopped = False
+
+    def pass_on(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    # the shards stop gracefully with this process (exit 5 each, merged below): a SIGTERM is
+    # passed on; a terminal's Ctrl-C reaches them itself (one process group), so this process
+    # only waits for them, since a second SIGINT would make Scrapy stop them at once
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, pass_on),
+                signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
+    try:
+        for child in children:
+            out, _ = child.communicate()
+            if child.returncode not in (ExitCode.OK, ExitCode.SOURCES_FAILED, ExitCode.INCOMPLETE):
+                raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
+            stopped = stopped or child.returncode == ExitCode.INCOMPLETE
+            parts.append(json.loads(out))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     store = open_store(config.store)
     written: set[str] = set()
     deleted: set[str] = set()
@@ -257,6 +282,9 @@ def run_crawl_parallel(
         deleted |= set(shard["keys_deleted"])
     written -= deleted
     per_site = {site.id: merge_site_summaries([p["sites"][site.id] for p in parts]) for site in sites}
+    for site in sites:  # a site a signal stopped in any shard is incomplete (``interrupted_sites``)
+        if stopped and any(p["sites"][site.id].get("finish_reason") == "shutdown" for p in parts):
+            per_site[site.id]["finish_reason"] = "shutdown"
     count_site_keys(per_site, written, deleted)
     summary = {
         "run_id": run_id, "since": since.isoformat(), "until": until.isoformat(),

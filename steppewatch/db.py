@@ -119,7 +119,8 @@ sa.Index("ix_urls_article", urls.c.article_id)
 
 
 def index_url() -> str:
-    return os.environ.get("STEPPEWATCH_INDEX_URL") or DEFAULT_INDEX_URL
+    """The embedded default; the configured index (``STEPPEWATCH_INDEX_URL``) is ``Config.index``."""
+    return DEFAULT_INDEX_URL
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -9,13 +9,13 @@ many runs it lasts, and its end mails once.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from steppewatch.alerts.mail import DEFAULT_FROM, Mailer
 from steppewatch.db import metadata
 
 site_health = sa.Table(
@@ -29,7 +29,7 @@ site_health = sa.Table(
     sa.Column("notified", sa.Text),  # JSON list: who was told of the open incident (migration 0012)
 )
 
-EMPTY_RUNS = int(os.environ.get("STEPPEWATCH_HEALTH_EMPTY_RUNS", "6"))
+EMPTY_RUNS = 6  # the default of STEPPEWATCH_HEALTH_EMPTY_RUNS (``Config.health_empty_runs``)
 MIN_FETCHED = 5  # a rejection rate of 2 pages out of 3 says nothing
 
 
@@ -78,13 +78,10 @@ def assess(state: Health, run: dict[str, Any], empty_runs: int = EMPTY_RUNS) -> 
     return new, None
 
 
-def check(index_url: str, run: dict[str, Any], recipients: list[str],
-          env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Load, assess and store one site's health; mail ops on incident and recovery.
-
-    ``env`` configures the mailer (``STEPPEWATCH_SMTP_URL``…), os.environ by default.
-    """
-    from steppewatch.alerts.mail import build_message, mailer_from_env
+def check(index_url: str, run: dict[str, Any], recipients: list[str], mailer: Mailer,
+          empty_runs: int = EMPTY_RUNS) -> dict[str, Any]:
+    """Load, assess and store one site's health; mail ops on incident and recovery with ``mailer``."""
+    from steppewatch.alerts.mail import build_message
     from steppewatch.index import Index
 
     index = Index(index_url)
@@ -93,7 +90,7 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str],
         row = conn.execute(sa.select(table).where(table.c.site == run["site"])).first()
         state = Health(run["site"], row.empty_runs, row.rejection_rate, row.incident, row.detail) if row else \
             Health(run["site"])
-        new, event = assess(state, run)
+        new, event = assess(state, run, empty_runs)
         told = set(json.loads(row.notified)) if row is not None and row.notified else set()
         # who hears of what: a new incident or a recovery goes to everyone configured (and, for a
         # recovery, everyone told of the incident); an incident still open goes to the addresses
@@ -120,8 +117,8 @@ def check(index_url: str, run: dict[str, Any], recipients: list[str],
             subject = f"[steppewatch ops] {event.site}: {event.incident} {event.kind}"
             text = f"Site {event.site}: {event.incident} ({event.kind})\n\n{event.detail}\n\nrun {run.get('run_id')}"
             key = f"health/{event.site}/{event.incident}/{event.kind}/{run.get('run_id')}/{','.join(sorted(mail_to))}"
-            mailer_from_env(env).send(build_message(subject, sorted(mail_to), text, "<pre>" + _escape(text) + "</pre>",
-                                                    key))
+            mailer.send(build_message(subject, sorted(mail_to), text, "<pre>" + _escape(text) + "</pre>", key,
+                                      getattr(mailer, "sender", DEFAULT_FROM)))
     return {"site": run["site"], "incident": new.incident, "event": event.kind if event else None}
 
 
@@ -130,7 +127,3 @@ def _escape(text: str) -> str:
 
     return html.escape(text)
 
-
-def ops_recipients() -> list[str]:
-    raw = os.environ.get("STEPPEWATCH_OPS_RECIPIENTS", "")
-    return [r.strip() for r in raw.split(",") if r.strip()]

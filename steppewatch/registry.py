@@ -10,7 +10,6 @@ the period) for date-addressed sitemaps and archives, which make backfills possi
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -291,7 +290,8 @@ def project_default(relative: Path) -> Path:
 
 
 def sites_path() -> Path:
-    return Path(os.environ.get("STEPPEWATCH_SITES") or project_default(DEFAULT_SITES_PATH))
+    """The bundled registry; the configured one (``STEPPEWATCH_SITES``) is ``Config.sites``."""
+    return project_default(DEFAULT_SITES_PATH)
 
 
 def load_registry(path: str | Path | None = None) -> Registry:

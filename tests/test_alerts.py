@@ -17,6 +17,7 @@ from steppewatch.alerts.mail import DirectoryMailer, SMTPMailer
 from steppewatch.alerts.outbox import Outbox
 from steppewatch.alerts.rules import load_rules
 from steppewatch.archive import Archive
+from steppewatch.errors import ExitCode
 from steppewatch.index import Index
 from steppewatch.store import LocalStore
 from tests.conftest import SMTPSink, free_port
@@ -36,11 +37,11 @@ def server():
         yield srv
 
 
-def cli(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str], cwd: Path = ROOT, code: int = 0) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "steppewatch.cli", *args], capture_output=True, text=True,
                           env=dict(os.environ, STEPPEWATCH_SITES=str(FIXTURES / "sites.yaml"), **env), cwd=cwd,
                           timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == code, proc.stderr[-3000:]
     return proc
 
 
@@ -105,7 +106,9 @@ def test_smtp_down_then_back_sends_each_alert_once(server, tmp_path: Path) -> No
     env = {"STEPPEWATCH_STORE": str(tmp_path / "store"), "STEPPEWATCH_INDEX_URL": index_url,
            "STEPPEWATCH_SMTP_URL": f"smtp://127.0.0.1:{port}"}
     cli("alerts", "match", "--run", run.summary["run_id"], env=env)
-    down = json.loads(cli("alerts", "send", env=env).stdout)
+    failed = cli("alerts", "send", env=env, code=ExitCode.UNAVAILABLE)  # retried by Airflow; nothing lost
+    assert f"could not be delivered to smtp://127.0.0.1:{port}" in failed.stderr and "Traceback" not in failed.stderr
+    down = json.loads(failed.stdout)
     assert down.get("immediate_failed", 0) >= 2 and down["outbox"].get("pending", 0) >= 2
     assert "sent" not in down["outbox"]
     sink = SMTPSink(port).start()

@@ -192,7 +192,8 @@ def test_crawl_exits_non_zero_when_every_source_failed(tmp_path: Path) -> None:
                env={"STEPPEWATCH_SITES": str(FIXTURES / "sites.yaml"),
                     "STEPPEWATCH_INDEX_URL": f"sqlite:///{tmp_path}/i.db",
                     "STEPPEWATCH_PROXY": f"http://127.0.0.1:{_closed_port()}"})
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == ExitCode.SOURCES_FAILED, proc.stderr[-2000:]
+    assert "every source of every site failed" in proc.stderr and "Traceback" not in proc.stderr
     summary = json.loads(proc.stdout)
     assert sorted(summary["totals"]["sites_all_sources_failed"]) == sorted(summary["sites"])
     for site in summary["sites"].values():

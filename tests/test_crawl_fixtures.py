@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from steppewatch.errors import ExitCode
 from steppewatch.replay import Hit, ReplayServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def crawl(server: ReplayServer, store: Path, since: str = SINCE, until: str = UN
         args += ["--set", setting]
     before = len(server.hits)
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert proc.returncode in (ExitCode.OK, ExitCode.SOURCES_FAILED), proc.stderr[-3000:]
     return Run(json.loads(proc.stdout), store, server, proc.stderr, list(server.hits[before:]))
 
 

@@ -3,7 +3,8 @@
 ``STEPPEWATCH_SMTP_URL`` selects SMTP: ``smtp://user:pass@host:587`` (STARTTLS when the
 server offers it; ``?starttls=require`` to insist), ``smtps://user:pass@host:465``
 (implicit TLS). Without it, messages are written as ``.eml`` files under
-``data/outbox/`` (``STEPPEWATCH_OUTBOX_DIR``), the embedded default. Header values pass
+``data/outbox/`` (``STEPPEWATCH_OUTBOX_DIR``), the embedded default; ``mailer_for`` takes
+these from ``Config``, and the mailer carries the From address (``STEPPEWATCH_MAIL_FROM``). Header values pass
 through ``header_value`` (no control characters, no encoded-word openers), so a title or a
 rule name cannot inject a header on any Python patch level; bodies are HTML-escaped.
 Message-IDs are deterministic per alert (``message_id``).
@@ -13,11 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import re
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, formatdate
@@ -32,6 +32,8 @@ DEFAULT_FROM = "steppewatch@localhost"
 
 
 class Mailer(Protocol):
+    sender: str  # the From address of the messages built for this mailer
+
     def send(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         """Deliver; return refused recipients (address -> (code, reason)); raise if nothing went."""
         ...
@@ -69,6 +71,7 @@ class SMTPMailer:
     require_starttls: bool = False
     timeout: float = 30.0
     ssl_context: ssl.SSLContext | None = None
+    sender: str = DEFAULT_FROM
 
     @classmethod
     def from_url(cls, url: str) -> SMTPMailer:
@@ -123,6 +126,7 @@ class DirectoryMailer:
     """The embedded default: one .eml file per message, named by its Message-ID."""
 
     directory: Path
+    sender: str = DEFAULT_FROM
 
     def send(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -133,16 +137,11 @@ class DirectoryMailer:
         return {}
 
 
-def mailer_from_env(env: dict[str, str] | None = None) -> Mailer:
-    env = dict(os.environ if env is None else env)
-    url = env.get("STEPPEWATCH_SMTP_URL")
-    if url:
-        return SMTPMailer.from_url(url)
-    return DirectoryMailer(Path(env.get("STEPPEWATCH_OUTBOX_DIR") or "data/outbox"))
-
-
-def sender() -> str:
-    return os.environ.get("STEPPEWATCH_MAIL_FROM") or DEFAULT_FROM
+def mailer_for(smtp_url: str | None, outbox_dir: str | Path = "data/outbox", sender: str = DEFAULT_FROM) -> Mailer:
+    """SMTP when a URL is configured (``Config.smtp_url``), else ``.eml`` files under ``outbox_dir``."""
+    if smtp_url:
+        return replace(SMTPMailer.from_url(smtp_url), sender=sender)
+    return DirectoryMailer(Path(outbox_dir), sender=sender)
 
 
 @dataclass(frozen=True)
@@ -166,12 +165,13 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@steppewatch>"
 
 
-def build_message(subject: str, recipients: list[str], text: str, rich: str, key: str) -> EmailMessage:
+def build_message(subject: str, recipients: list[str], text: str, rich: str, key: str,
+                  sender: str = DEFAULT_FROM) -> EmailMessage:
     # Long lines unfolded: the stdlib's folding of long non-ASCII subjects drops the
     # space between encoded words (the subject would read "процессаобсудят").
     msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
     msg["Subject"] = header_value(subject)
-    msg["From"] = formataddr(("steppewatch", sender()))
+    msg["From"] = formataddr(("steppewatch", sender))
     msg["To"] = ", ".join(header_value(r, 200) for r in recipients)
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id(key)
@@ -203,18 +203,21 @@ def _item_html(item: StoryItem) -> str:
             f"<blockquote>{item.snippet_html}</blockquote>{also}")
 
 
-def story_message(rule: str, recipients: list[str], item: StoryItem, key: str) -> EmailMessage:
+def story_message(rule: str, recipients: list[str], item: StoryItem, key: str,
+                  sender: str = DEFAULT_FROM) -> EmailMessage:
     text = f"Alert rule: {rule}\n\n{_item_text(item)}\n"
     rich = f"<html><body><p>Alert rule: <b>{html.escape(rule)}</b></p>{_item_html(item)}</body></html>"
-    return build_message(f"[steppewatch] {rule}: {item.title}", recipients, text, rich, key)
+    return build_message(f"[steppewatch] {rule}: {item.title}", recipients, text, rich, key, sender)
 
 
-def digest_message(rule: str, recipients: list[str], items: list[StoryItem], period: str, key: str) -> EmailMessage:
+def digest_message(rule: str, recipients: list[str], items: list[StoryItem], period: str, key: str,
+                   sender: str = DEFAULT_FROM) -> EmailMessage:
     text = f"Alert rule: {rule} — {len(items)} stories, {period}\n\n" + "\n\n----\n\n".join(
         _item_text(i) for i in items) + "\n"
     rich = (f"<html><body><p>Alert rule: <b>{html.escape(rule)}</b> — {len(items)} stories, "
             f"{html.escape(period)}</p>" + "<hr>".join(_item_html(i) for i in items) + "</body></html>")
-    return build_message(f"[steppewatch] {rule}: {len(items)} stories, {period}", recipients, text, rich, key)
+    return build_message(f"[steppewatch] {rule}: {len(items)} stories, {period}", recipients, text, rich, key,
+                         sender)
 
 
 def as_dict(message: EmailMessage) -> dict[str, Any]:

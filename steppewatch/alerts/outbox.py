@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from steppewatch.alerts.mail import Mailer, StoryItem, digest_message, story_message
+from steppewatch.alerts.mail import DEFAULT_FROM, Mailer, StoryItem, digest_message, story_message
 from steppewatch.alerts.rules import RuleSet
 from steppewatch.alerts.schedule import last_period
 from steppewatch.db import articles, insert_ignore, metadata, utc
@@ -85,6 +85,11 @@ def record_time(record: dict[str, Any]) -> datetime | None:
                 continue
             return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
     return None
+
+
+def _sender(mailer: Mailer) -> str:
+    """The From address the configured mailer carries (a test's bare mailer has none)."""
+    return getattr(mailer, "sender", DEFAULT_FROM)
 
 
 class Outbox:
@@ -395,7 +400,7 @@ class Outbox:
                     told.add(story)
                     key = f"{rule.name}/{story}"
                     outcome = self._deliver(mailer, [row], lambda row=row, key=key, rule=rule: story_message(
-                        rule.name, rule.recipients, self.story_item(row), key))
+                        rule.name, rule.recipients, self.story_item(row), key, _sender(mailer)))
                     counts[f"immediate_{outcome}"] += 1
                 continue
             if mode == "digest":
@@ -412,7 +417,7 @@ class Outbox:
             due.sort(key=lambda r: (utc(r.published) or datetime.min.replace(tzinfo=UTC)), reverse=True)
             key = f"{rule.name}/{mode}/{label}/{len(due)}"
             outcome = self._deliver(mailer, due, lambda due=due, label=label, key=key, rule=rule: digest_message(
-                rule.name, rule.recipients, [self.story_item(r) for r in due], label, key))
+                rule.name, rule.recipients, [self.story_item(r) for r in due], label, key, _sender(mailer)))
             counts[f"{mode}_{outcome}"] += 1
             counts[f"{mode}_stories"] += len(due)
         return dict(counts)

@@ -10,7 +10,6 @@ reached the record, and listing pages are never records.
 from __future__ import annotations
 
 import html
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +230,8 @@ def snippet(text: str, hits: list[tuple[int, int]], width: int = 30) -> tuple[st
 def alerts_path() -> Path:
     from steppewatch.registry import project_default
 
-    return Path(os.environ.get("STEPPEWATCH_ALERTS") or project_default(DEFAULT_ALERTS_PATH))
+    """The bundled rules; the configured ones (``STEPPEWATCH_ALERTS``) are ``Config.alerts``."""
+    return project_default(DEFAULT_ALERTS_PATH)
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:

@@ -17,10 +17,11 @@ def test_ops_recipients_added_while_an_incident_is_open_are_told_of_it(tmp_path)
     from email import message_from_bytes
     from email.policy import default
 
+    from steppewatch.alerts.mail import DirectoryMailer
     from steppewatch.health import check
 
     url, outbox = f"sqlite:///{tmp_path}/i.sqlite", tmp_path / "outbox"
-    env = {"STEPPEWATCH_OUTBOX_DIR": str(outbox)}
+    mailer = DirectoryMailer(outbox)
     failing = _run(all_sources_failed=True, stored=0, fetched=0, run_id="r",
                    sources=[{"kind": "feed", "url": "http://s.test/rss", "error": "http_503"}])
 
@@ -32,14 +33,14 @@ def test_ops_recipients_added_while_an_incident_is_open_are_told_of_it(tmp_path)
             path.unlink()
         return out
 
-    assert check(url, failing, [], env=env)["incident"] == "sources_failing" and told() == []
-    check(url, {**failing, "run_id": "r2"}, ["ops-a@example.org"], env=env)
+    assert check(url, failing, [], mailer)["incident"] == "sources_failing" and told() == []
+    check(url, {**failing, "run_id": "r2"}, ["ops-a@example.org"], mailer)
     assert told() == [("ops-a@example.org", "[steppewatch ops] s: sources_failing incident")]
-    check(url, {**failing, "run_id": "r3"}, ["ops-a@example.org"], env=env)
+    check(url, {**failing, "run_id": "r3"}, ["ops-a@example.org"], mailer)
     assert told() == [], "told once"
-    check(url, {**failing, "run_id": "r4"}, ["ops-a@example.org", "ops-b@example.org"], env=env)
+    check(url, {**failing, "run_id": "r4"}, ["ops-a@example.org", "ops-b@example.org"], mailer)
     assert told() == [("ops-b@example.org", "[steppewatch ops] s: sources_failing incident")]
-    check(url, _run(run_id="r5"), ["ops-b@example.org"], env=env)
+    check(url, _run(run_id="r5"), ["ops-b@example.org"], mailer)
     assert told() == [("ops-a@example.org, ops-b@example.org", "[steppewatch ops] s: sources_failing recovered")]
 
 

@@ -195,7 +195,13 @@ def test_no_secret_reaches_output_manifests_xcom_or_errors(tmp_path: Path, moto_
 
         xcom = crawl_window("secret", "2024-12-01T00:00:00+00:00", "2024-12-08T00:00:00+00:00")
         matched = match_alerts(result.summary["run_id"])  # the run that stored the articles
-        sent = send_alerts()  # the SMTP server is not there: the attempts fail and are recorded
+        # the SMTP server is not there: the attempts fail and are recorded, and the task is
+        # retried (exit 3, unavailable) with a message that names the server, redacted
+        from airflow.sdk.exceptions import AirflowException
+
+        with pytest.raises(AirflowException, match="could not be delivered to smtp://ops:\\*\\*\\*@") as raised:
+            send_alerts()
+        sent = {"error": str(raised.value), "stdout": getattr(raised.value, "stdout", "")}
     import sqlalchemy as sa
 
     engine = sa.create_engine(index, poolclass=sa.pool.NullPool)
@@ -536,6 +542,7 @@ def test_a_password_with_slash_at_colon_and_percent_is_never_printed_from_any_ur
     import subprocess
     import sys
 
+    from steppewatch.errors import ExitCode
     from tests.test_crawl_fixtures import ROOT
 
     secret = "p/a@s:s%2Fw0rd%"
@@ -562,8 +569,8 @@ def test_a_password_with_slash_at_colon_and_percent_is_never_printed_from_any_ur
     assert not [p for p in pieces if p in output], output[-3000:]
     # and each failed where it should: the proxy (its host parsed through the password) was
     # reached and refused the connection; the store and the index are unavailable (exit 3)
-    expected = {"STEPPEWATCH_SMTP_URL": 0, "STEPPEWATCH_INDEX_URL": 3, "STEPPEWATCH_PROXY": 1,
-                "AWS_ENDPOINT_URL": 3}[setting]
+    expected = {"STEPPEWATCH_SMTP_URL": ExitCode.OK, "STEPPEWATCH_INDEX_URL": ExitCode.UNAVAILABLE,
+                "STEPPEWATCH_PROXY": ExitCode.SOURCES_FAILED, "AWS_ENDPOINT_URL": ExitCode.UNAVAILABLE}[setting]
     assert proc.returncode == expected, output[-3000:]
     if setting == "STEPPEWATCH_PROXY":
         assert "failed: connection_refused" in output, output[-3000:]
