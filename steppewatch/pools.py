@@ -113,7 +113,7 @@ def apply(definitions: dict[str, dict[str, Any]], env: dict[str, str] | None = N
     Pools of sites since removed from the registry are left alone: a running task may hold one.
     """
     beside = Path(sys.executable).parent / "airflow"  # this environment's Airflow, as `steppewatch airflow` runs
-    airflow = str(beside) if beside.exists() else shutil.which("airflow", path=(env or os.environ).get("PATH"))
+    airflow = str(beside) if beside.exists() else shutil.which("airflow", path=env.get("PATH") if env else None)
     if airflow is None:
         raise RuntimeError("airflow is not installed here: pip install -e '.[airflow]'")
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="steppewatch-pools-", delete=False) as f:
@@ -129,10 +129,14 @@ def apply(definitions: dict[str, dict[str, Any]], env: dict[str, str] | None = N
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steppewatch.pools", description=__doc__.split("\n")[0])
-    parser.add_argument("--registry", help="registry file (default: STEPPEWATCH_SITES, else config/sites.yaml)")
+    parser.add_argument("--registry", help="registry file (default: the steppewatch_sites Variable, "
+                                           "else STEPPEWATCH_SITES, else config/sites.yaml)")
     parser.add_argument("--apply", action="store_true", help="create or update the pools with airflow pools import")
     args = parser.parse_args(argv)
-    definitions = pool_definitions(load_registry(args.registry))
+    from steppewatch.airflow_tasks import registry_path
+
+    # the registry the DAG files and their tasks read (the Variable, else STEPPEWATCH_SITES)
+    definitions = pool_definitions(load_registry(args.registry or registry_path()))
     if args.apply:
         apply(definitions)
         print(f"{len(definitions)} crawl pools of {POOL_SLOTS} slot set in Airflow")
