@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -110,13 +109,16 @@ def task_env(base: dict[str, str] | None = None) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 3 * 3600) -> str:
     """Run ``steppewatch ARGS`` in a subprocess and return its stdout; raise ``cli_failure``'s
     error for any other exit code than 0."""
-    proc = subprocess.run([sys.executable, "-m", "steppewatch.cli", *args], capture_output=True, text=True,
-                          env=env or task_env(), timeout=timeout)
-    sys.stderr.write(proc.stderr[-20000:])  # the crawl log, into the task log
-    failure = cli_failure(" ".join(args[:2]), proc.returncode, proc.stderr, proc.stdout)
+    from steppewatch.relay import run_relayed
+
+    # the command's log reaches the task log line by line as it runs, each line at its own
+    # level (stderr written here would all be ERROR, and only once the crawl had ended)
+    done = run_relayed([sys.executable, "-m", "steppewatch.cli", *args], env or task_env(),
+                       logging.getLogger("steppewatch.cli"), timeout=timeout)
+    failure = cli_failure(" ".join(args[:2]), done.returncode, done.stderr_tail, done.stdout)
     if failure is not None:
         raise failure
-    return proc.stdout
+    return done.stdout
 
 
 def cli_failure(command: str, returncode: int, stderr: str = "", stdout: str = "") -> Exception | None:

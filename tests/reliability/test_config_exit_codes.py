@@ -186,7 +186,9 @@ def test_a_crawl_stopped_by_a_signal_exits_5_says_so_and_a_rerun_of_the_window_c
 
 # -- the Airflow task decides by the exit code ---------------------------------------------------
 def _completed(code: int, stdout: str = "", stderr: str = "") -> Any:
-    return lambda args, **kw: subprocess.CompletedProcess(args, code, stdout, stderr)
+    from steppewatch.relay import Finished
+
+    return lambda command, env, logger, **kw: Finished(code, stdout, stderr)
 
 
 @pytest.mark.parametrize(("code", "retried"), [
@@ -198,14 +200,14 @@ def test_the_airflow_task_maps_each_exit_code(monkeypatch: pytest.MonkeyPatch, c
     now fails it, retryable (AirflowException) or not (AirflowFailException) by what it means."""
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    from steppewatch import airflow_tasks
+    from steppewatch import airflow_tasks, relay
 
-    monkeypatch.setattr(airflow_tasks.subprocess, "run", _completed(code, "", "steppewatch: error: what went wrong"))
+    monkeypatch.setattr(relay, "run_relayed", _completed(code, "", "steppewatch: error: what went wrong"))
     with pytest.raises(AirflowException, match="what went wrong") as raised:
         airflow_tasks.run_cli("crawl", "s", env={})
     assert isinstance(raised.value, AirflowFailException) is not retried
     assert raised.value.exit_code == code  # type: ignore[attr-defined]
-    monkeypatch.setattr(airflow_tasks.subprocess, "run", _completed(ExitCode.OK, '{"ok": 1}'))
+    monkeypatch.setattr(relay, "run_relayed", _completed(ExitCode.OK, '{"ok": 1}'))
     assert airflow_tasks.run_cli("alerts", "send", env={}) == '{"ok": 1}'
 
 
@@ -228,7 +230,9 @@ def test_every_source_failed_fails_the_crawl_task_after_the_health_is_recorded(
                "manifest": "runs/r1.json",
                "sites": {"s": {**counts, "rejected": {}, "errors": {}, "source_errors": {"http_503": 1},
                                "all_sources_failed": True, "sources": [source]}}}
-    monkeypatch.setattr(airflow_tasks.subprocess, "run", _completed(ExitCode.SOURCES_FAILED, json.dumps(summary)))
+    from steppewatch import relay
+
+    monkeypatch.setattr(relay, "run_relayed", _completed(ExitCode.SOURCES_FAILED, json.dumps(summary)))
     with pytest.raises(AirflowFailException, match="incident sources_failing open.*ops told: ops@example.org"):
         airflow_tasks.crawl_window("s", "2024-12-01T00:00:00Z", "2024-12-01T01:00:00Z", record_health=True)
     engine = sa.create_engine(index)
