@@ -85,26 +85,25 @@ def test_backfill_dag_form(dagbag) -> None:  # noqa: ANN001
     assert all(t.retries >= 2 for t in dag.tasks)
 
 
-def test_dag_files_parse_fast_without_heavy_imports() -> None:
+def test_dag_files_parse_without_heavy_imports() -> None:
+    """The dag-processor parses every DAG file again and again: none may import the crawl or
+    storage libraries at top level (what they import is checked, not how long it takes)."""
     code = (
-        "import sys, time, json, runpy\n"
+        "import sys, json, runpy\n"
         "import airflow.sdk\n"  # the dag-processor has Airflow loaded already
         "before = set(sys.modules)\n"
-        "times = {}\n"
         f"for name in {sorted(p.name for p in DAGS.glob('*.py'))!r}:\n"
-        "    t = time.perf_counter(); runpy.run_path(f'dags/{name}'); times[name] = time.perf_counter() - t\n"
+        "    runpy.run_path(f'dags/{name}')\n"
         "heavy = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
         "('scrapy', 'trafilatura', 'boto3', 'botocore', 'pyarrow', 'duckdb', 'datasketch', 'numpy', 'lxml', "
-        "'twisted', 'psycopg', 'snowballstemmer', 'courlan', 'htmldate'))\n"
-        "print(json.dumps({'times': times, 'heavy': heavy}))\n"
+        "'twisted', 'psycopg', 'snowballstemmer', 'courlan', 'htmldate', 'sqlalchemy', 'pymorphy3'))\n"
+        "print(json.dumps({'heavy': heavy}))\n"
     )
     env = dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="false")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    print("DAG file parse times (s):", result["times"])
     assert result["heavy"] == [], "DAG files must not import crawl/storage libraries at top level"
-    assert sum(result["times"].values()) < 1.0
 
 
 def _fake_cli(calls: list[tuple[str, ...]]):  # noqa: ANN202
