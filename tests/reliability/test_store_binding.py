@@ -132,16 +132,22 @@ def test_an_index_kept_with_another_store_is_refused_and_reindex_moves_it(
     assert_refused(back.stderr, index_url, str(store_b), str(store_a))
 
 
-def test_one_store_spelled_otherwise_is_the_same_store(site: tuple[Path, ReplayServer], tmp_path: Path) -> None:
+def test_one_store_spelled_otherwise_is_the_same_store(site: tuple[Path, ReplayServer], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from steppewatch.index import check_index
+    from steppewatch.store import open_store
+
     registry, server = site
     index_url = f"sqlite:///{tmp_path}/index.sqlite"
     store = tmp_path / "store"
     (tmp_path / "link").symlink_to(store, target_is_directory=True)
     assert crawl(registry, str(store), index_url, server.url).returncode == 0
-    for spelling in (f"{store}/", f"file://{store}", os.path.relpath(store, ROOT), str(tmp_path / "link")):
-        again = crawl(registry, spelling, index_url, server.url)
-        assert again.returncode == 0, (spelling, again.stderr[-3000:])
-        assert again.summary is not None and again.summary["totals"]["stored"] == 0
+    again = crawl(registry, os.path.relpath(store, ROOT), index_url, server.url)  # relative to the crawl's directory
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.summary is not None and again.summary["totals"]["stored"] == 0
+    monkeypatch.chdir(tmp_path)
+    for spelling in (f"{store}/", f"file://{store}", "store", "./link/", str(store / ".." / "store")):
+        check_index(index_url, open_store(spelling))
     assert assert_store_and_index_agree(str(store), index_url) == {"records": 6, "aliases": 0}
 
 
