@@ -101,10 +101,16 @@ class Archive:
         self.index = index
         self.store = store
         self.on_merge = list(default_merge_hooks() if on_merge is None else on_merge)
+        self._bound = False  # the index checked to belong to this store (``Index.bind_store``)
 
     # -- commit ------------------------------------------------------------------------------
     def commit(self, article: Article, raw: bytes, extra_urls: list[str] | None = None) -> Committed:
         """Store an extracted article once; see the module docstring for the protocol."""
+        if not self._bound:
+            # commands check before they start; this catches whatever did not (a crawl with
+            # DEDUP_ENABLED off, a library caller): an index of another store stores nothing
+            self.index.bind_store(self.store)
+            self._bound = True
         if self.index.has_pending():  # a crash left writes undone: finish them before writing more
             self.repair()
         now = datetime.now(UTC)

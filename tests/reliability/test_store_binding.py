@@ -151,6 +151,22 @@ def test_one_store_spelled_otherwise_is_the_same_store(site: tuple[Path, ReplayS
     assert assert_store_and_index_agree(str(store), index_url) == {"records": 6, "aliases": 0}
 
 
+def test_a_crawl_with_dedup_off_into_another_store_stores_nothing_and_says_so(
+        site: tuple[Path, ReplayServer], tmp_path: Path) -> None:
+    """Without DEDUP_ENABLED the crawl does not check the index before it starts, but every commit still
+    goes through it: the first commit refuses, nothing is stored, and the run does not exit 0."""
+    registry, server = site
+    index_url = f"sqlite:///{tmp_path}/index.sqlite"
+    index = Index(index_url)
+    index.bind_store(LocalStore(tmp_path / "a"))
+    index.engine.dispose()
+    result = crawl(registry, str(tmp_path / "b"), index_url, server.url, extra=["DEDUP_ENABLED=false"])
+    assert result.returncode != ExitCode.OK, result.stderr[-3000:]
+    assert "StoreMismatch" in result.stderr and f"belongs to store {tmp_path / 'a'}" in result.stderr
+    assert [f for f in files(tmp_path / "b") if not f.startswith("runs/")] == []
+    assert index_state(index_url) == (str(tmp_path / "a"), {"articles": 0, "aliases": 0, "stories": 0, "urls": 0})
+
+
 def test_s3_stores_are_told_apart_by_bucket_prefix_and_endpoint(
         site: tuple[Path, ReplayServer], bucket: str, moto_server: str, tmp_path: Path) -> None:
     registry, server = site
