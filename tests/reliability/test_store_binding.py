@@ -228,7 +228,6 @@ def test_an_index_from_before_the_binding_adopts_the_store_of_its_first_run(inde
 
     migrate(command.upgrade, "0012")  # an index as the previous release left it
     assert "store_binding" not in sa.inspect(engine).get_table_names()
-    Index._migrated.discard(index_url)
     index = Index(index_url)  # upgrades on open; bound to nothing yet
     assert index.bound_store() is None
     index.bind_store(LocalStore(tmp_path / "first"))
@@ -243,7 +242,6 @@ def test_an_index_from_before_the_binding_adopts_the_store_of_its_first_run(inde
     migrate(command.upgrade, "head")
     assert {c["name"] for c in sa.inspect(engine).get_columns("store_binding")} == {"id", "store", "bound_at"}
     engine.dispose()
-    Index._migrated.discard(index_url)
 
 
 def test_reindex_into_another_store_leaves_the_old_stores_pending_writes_undone(tmp_path: Path) -> None:
