@@ -53,6 +53,7 @@ from steppewatch.layout import (
 )
 from steppewatch.models import Article
 from steppewatch.records import BadRecord, RecordReader
+from steppewatch.redaction import redact_text
 from steppewatch.store import Store
 
 logger = logging.getLogger(__name__)
@@ -100,10 +101,16 @@ class Archive:
         self.index = index
         self.store = store
         self.on_merge = list(default_merge_hooks() if on_merge is None else on_merge)
+        self._bound = False  # the index checked to belong to this store (``Index.bind_store``)
 
     # -- commit ------------------------------------------------------------------------------
     def commit(self, article: Article, raw: bytes, extra_urls: list[str] | None = None) -> Committed:
         """Store an extracted article once; see the module docstring for the protocol."""
+        if not self._bound:
+            # commands check before they start; this catches whatever did not (a crawl with
+            # DEDUP_ENABLED off, a library caller): an index of another store stores nothing
+            self.index.bind_store(self.store)
+            self._bound = True
         if self.index.has_pending():  # a crash left writes undone: finish them before writing more
             self.repair()
         now = datetime.now(UTC)
@@ -316,8 +323,14 @@ class Archive:
         SQLite, a table lock on PostgreSQL), and records a crawl stored while the rest were
         read are picked up inside it. An unreadable record is skipped and named
         (``reader.skipped``), never fatal.
+
+        The index is bound to this store in the same transaction (``Index.rebind``): this is
+        the way to move an index to another store. Writes a crash left for the store the index
+        belonged to are not carried out on this one.
         """
-        self.repair()
+        bound = self.index.bound_store()
+        if bound is None or bound == self.store.identity:
+            self.repair()
         reader = reader or RecordReader(self.store)
         seen: set[str] = set()
         prepared: list[tuple[str, dict[str, Any], dedup.Evidence | None]] = []
@@ -337,6 +350,7 @@ class Archive:
         with self.index.writing() as conn:
             prepare(record_keys())  # what a crawl stored while the others were read
             self.index.empty(conn)
+            left = self.index.rebind(conn, self.store)
             counts = {"records": 0, "aliases": 0}
             for key, record, sh in _one_per_id(prepared, reader):
                 try:
@@ -347,6 +361,9 @@ class Archive:
                     reader.skipped.append(BadRecord(key, f"cannot be indexed: {exc}"))
                     continue
                 counts["aliases" if sh is None else "records"] += 1
+        if left is not None and left != self.store.identity:
+            logger.warning("the index belonged to store %s; rebuilt from store %s and bound to it",
+                           redact_text(left), redact_text(self.store.identity))
         return {**counts, **reader.counts()}
 
 

@@ -525,6 +525,7 @@ def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
               "nothing sent")
         return 0
     outbox = _outbox(config)
+    outbox.index.bind_store(outbox.store)  # match and send trust the index about this store
     if args.alerts_command == "match":
         if (args.send_summary or args.summary_batch) and not args.backfill:
             raise UsageError("--send-summary and --summary-batch only apply with --backfill")

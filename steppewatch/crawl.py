@@ -129,7 +129,7 @@ def run_crawl(
     if Settings(settings).getbool("DEDUP_ENABLED"):
         from steppewatch.index import check_index
 
-        check_index(config.index)
+        check_index(config.index, open_store(config.store))  # reachable, and this store's (not another's)
     process = CrawlerProcess(settings)
     quiet_robots_errors()
     crawlers = []
@@ -240,7 +240,7 @@ def run_crawl_parallel(
     check_store(open_store(config.store))
     from steppewatch.index import check_index
 
-    check_index(config.index)
+    check_index(config.index, open_store(config.store))
     run_id = new_run_id(started)
     settings = {**config.scrapy, **(overrides or {})}
     env = replace(config, scrapy=settings).to_env()

@@ -111,6 +111,15 @@ pending_writes = sa.Table(
     sa.Column("article_id", sa.String(16)),  # restory: whose story the record takes
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+# the store this index was built from (migration 0013), one row: an index describes one
+# store's contents, and used with another it would take that store for holding every URL it
+# knows (``Index.bind_store``); set at the index's first use with a store, reset by ``reindex``
+store_binding = sa.Table(
+    "store_binding", metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("store", sa.Text, nullable=False),  # the store's identity (``Store.identity``)
+    sa.Column("bound_at", sa.DateTime(timezone=True), nullable=False),
+)
 sa.Index("ix_editions_article", editions.c.article_id)
 sa.Index("ix_articles_story", articles.c.story_id)
 sa.Index("ix_articles_site_day", articles.c.site, articles.c.day)

@@ -15,7 +15,11 @@ order against the transaction, is ``steppewatch.archive``'s job. Three levels:
    article belongs to (``story_id``); ``dedup.same_story`` decides on each (own text
    without a site's template paragraphs, shared phrases, agreeing figures).
 
-The store is the source of truth and the index is derived from it (``reindex``).
+The store is the source of truth and the index is derived from it (``reindex``). An index
+describes one store: it records which (``store_binding``, the store's ``identity``) at its
+first use with a store, and refuses another one (``bind_store``, ``StoreMismatch``) before a
+run fetches or rewrites anything; otherwise every URL it knows would count as stored in a
+store that holds none of them. ``reindex`` rebuilds it from the store given and rebinds it.
 """
 
 from __future__ import annotations
@@ -29,18 +33,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from steppewatch import db, dedup
-from steppewatch.db import articles, bands, contents, editions, pending_writes, rejections, shingles, urls, utc
-from steppewatch.errors import IndexUnavailable
+from steppewatch.db import (
+    articles,
+    bands,
+    contents,
+    editions,
+    pending_writes,
+    rejections,
+    shingles,
+    store_binding,
+    urls,
+    utc,
+)
+from steppewatch.errors import ConfigError, IndexUnavailable
 from steppewatch.models import Article
 from steppewatch.redaction import redact, redact_text
 from steppewatch.urls import clean_url
+
+if TYPE_CHECKING:
+    from steppewatch.store import Store
+
+
+class StoreMismatch(ConfigError):
+    """The index belongs to another store than the one given: refused before anything is done
+    (the CLI exits with ``ExitCode.USAGE``). The message names both stores and the ways out."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +115,18 @@ def _spellings(url: str) -> set[str]:
             for scheme in ("http", "https") for name in (host, f"www.{host}")}
 
 
-def check_index(url: str) -> None:
-    """Raise IndexUnavailable (naming the database, never its password) unless it answers."""
+def check_index(url: str, store: Store | None = None) -> None:
+    """Raise IndexUnavailable (naming the database, never its password) unless it answers; with
+    ``store``, StoreMismatch unless the index belongs to it (an unbound index is bound to it)."""
     try:
         index = Index(url)
-        with index.reading() as conn:
-            conn.execute(sa.select(sa.literal(1)))
-        index.engine.dispose()
+        try:
+            with index.reading() as conn:
+                conn.execute(sa.select(sa.literal(1)))
+            if store is not None:
+                index.bind_store(store)
+        finally:
+            index.engine.dispose()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
         raise IndexUnavailable(f"index {redact(url)} unavailable: {redact_text(reason)}") from None
@@ -174,6 +202,53 @@ class Index:
 
     def describe(self) -> str:
         return redact(self.url)
+
+    # -- the store this index describes (``store_binding``) ------------------------------------
+    def bound_store(self) -> str | None:
+        """The identity of the store this index belongs to; None before its first use with one."""
+        with self.reading() as conn:
+            return conn.execute(sa.select(store_binding.c.store).where(store_binding.c.id == 1)).scalar()
+
+    def bind_store(self, store: Store) -> None:
+        """Check that this index belongs to ``store``, binding it if it belongs to none yet.
+
+        An index from before the binding (migration 0013) adopts the store of its first run.
+        Two first runs with different stores at once: the first insert wins, the other is refused.
+        """
+        identity = store.identity
+        bound = self.bound_store()
+        if bound is None:
+            with self.writing() as conn:
+                conn.execute(db.insert_ignore(conn, store_binding,
+                                              {"id": 1, "store": identity, "bound_at": datetime.now(UTC)}))
+                bound = conn.execute(sa.select(store_binding.c.store).where(store_binding.c.id == 1)).scalar()
+        if bound != identity:
+            raise StoreMismatch(self.mismatch(bound, identity))
+
+    def mismatch(self, bound: str | None, identity: str) -> str:
+        """What refusing a store says: both stores, why, and the three ways out (no password)."""
+        index, ours, given = self.describe(), redact_text(str(bound)), redact_text(identity)
+        return (f"index {index} belongs to store {ours}, not to store {given}: it would take the articles it "
+                f"knows for stored in {given} and store none of them there. Nothing was fetched or written. "
+                f"Either use the index's own store ({ours}), or a new index for {given} (another "
+                f"STEPPEWATCH_INDEX_URL), or run `steppewatch reindex` with store {given} to rebuild this index "
+                f"from that store and bind it to it (it then forgets {ours})")
+
+    @staticmethod
+    def rebind(conn: Connection, store: Store) -> str | None:
+        """Bind the index to ``store`` inside ``reindex``'s transaction; returns the store it left.
+
+        Writes a crash left undone belong to the store they were decided for: rebound to another
+        store, they are dropped (the index is rebuilt from the new store's records anyway)."""
+        identity = store.identity
+        previous = conn.execute(sa.select(store_binding.c.store).where(store_binding.c.id == 1)).scalar()
+        if previous == identity:
+            return previous
+        if previous is not None:
+            conn.execute(pending_writes.delete())
+        conn.execute(store_binding.delete())
+        conn.execute(store_binding.insert().values(id=1, store=identity, bound_at=datetime.now(UTC)))
+        return previous
 
     # -- level 1: URLs ------------------------------------------------------------------
     def lookup(self, url: str) -> sa.Row[Any] | None:

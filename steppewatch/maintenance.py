@@ -38,6 +38,7 @@ def reprocess(store: Store, index: Index, registry: Registry, since: datetime, u
     An unreadable record or raw page is skipped, counted and named (``reader.skipped``,
     ``missing_raw``); the others are reprocessed.
     """
+    index.bind_store(store)  # an index built from another store would misjudge every record
     counts: Counter[str] = Counter()
     reader = reader or RecordReader(store)
     archive = Archive(index, store)

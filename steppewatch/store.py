@@ -4,6 +4,11 @@ Both take the keys of ``steppewatch.layout`` (checked there: page content can ne
 a key or a path) and behave alike. The local backend is the embedded default; writes go to a temporary file that is
 renamed into place, so a killed run never leaves a half-written object; the file, its
 new directories and the rename are fsynced before ``put`` returns (the index commits next).
+
+Each store has an ``identity``, what an index is bound to (``Index.bind_store``): two
+spellings of one store give the same identity (a local path resolved to an absolute one; an
+S3 bucket and prefix with the endpoint boto3 is pointed at, credentials left out), so an index
+is never taken for another store's and never refused its own.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from urllib.parse import urlsplit
 
 from steppewatch.errors import StoreUnavailable
 from steppewatch.layout import check_key
-from steppewatch.redaction import redact, redact_text
+from steppewatch.redaction import redact, redact_text, split_credentials
 
 _SEQUENCE = itertools.count()
 
 
 class Store(Protocol):
     uri: str
+
+    @property
+    def identity(self) -> str: ...
 
     def put(self, key: str, data: bytes, content_type: str, content_encoding: str | None = None,
             metadata: dict[str, str] | None = None) -> None: ...
@@ -60,6 +68,12 @@ class LocalStore:
     @property
     def uri(self) -> str:
         return str(self.root)
+
+    @property
+    def identity(self) -> str:
+        """The absolute path, symbolic links resolved: ``data/store`` run from two working
+        directories is two stores, a link to a directory is that directory."""
+        return str(self.root.resolve())
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -138,6 +152,13 @@ class S3Store:
         self._client = client
 
     @property
+    def identity(self) -> str:
+        """``s3://bucket/prefix``, and ``at <endpoint>`` when one is configured: a bucket of the
+        same name on another service (MinIO, another region's test server) is another store."""
+        endpoint = s3_endpoint()
+        return f"{self.uri} at {endpoint}" if endpoint else self.uri
+
+    @property
     def client(self) -> Any:
         if self._client is None:
             import boto3
@@ -198,6 +219,28 @@ class S3Store:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
             keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         return sorted(keys)
+
+
+def s3_endpoint() -> str | None:
+    """The S3 endpoint boto3 takes from the environment (``AWS_ENDPOINT_URL_S3`` first, as boto3
+    does), normalised: no credentials, scheme and host lower-case, no default port or trailing /."""
+    raw = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not raw:
+        return None
+    head, _userinfo, rest = split_credentials(raw.strip())
+    parts = urlsplit(head + rest)
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: kept as written, the client will refuse it
+        port = None
+        host = parts.netloc.rsplit("@", 1)[-1].lower()
+    scheme = parts.scheme.lower()
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
 
 
 def _ascii_meta(metadata: dict[str, str]) -> dict[str, str]:
