@@ -5,8 +5,8 @@ the window) yield article requests for links whose source dates fall in the wind
 (widened by ``NEWS_DATE_SLACK`` because a feed's date and a page's own date differ
 by minutes). Article responses become ``FetchedPage`` items; extraction, the window
 decision and storage are item pipelines (``pipelines/items.py``). Everything
-counted goes to Scrapy stats under ``sw/``; per-source results under
-``sw/source/<url>/...`` feed the run summary.
+counted is recorded in the crawler's ``RunLedger`` (``steppewatch/ledger.py``), per
+source and by reason, which feeds the run summary.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from spiders.discovery import Entry, Parsed, parse_feed, parse_listing, parse_si
 from spiders.resolver import refused_host
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.index import Index
+from steppewatch.ledger import RunLedger
 from steppewatch.models import Listed
 from steppewatch.registry import Listing, Site, Source
 from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
@@ -142,6 +143,7 @@ class NewsSpider(scrapy.Spider):
         self.shard = shard
         self._queued: set[str] = set()
         self._sitemaps_read: set[str] = set()  # clean URLs of the sitemaps read in this run
+        self._ledger: RunLedger | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -162,12 +164,18 @@ class NewsSpider(scrapy.Spider):
         extension = self.crawler.get_extension(CrawlArchive)
         self.index = extension.index if extension is not None else None
 
-    # -- stats -----------------------------------------------------------------
-    def inc(self, key: str, count: int = 1) -> None:
-        self.crawler.stats.inc_value(f"sw/{key}", count)
-
-    def source_stat(self, url: str, key: str, value: Any) -> None:
-        self.crawler.stats.set_value(f"sw/source/{url}/{key}", value)
+    # -- the run ledger ------------------------------------------------------------
+    @property
+    def ledger(self) -> RunLedger:
+        """The crawler's ``RunLedger``; outside a crawl (callbacks called by a test), one of its own."""
+        if self._ledger is None:
+            try:
+                self._ledger = self.crawler.get_extension(RunLedger)
+            except RuntimeError:  # no extension manager: not crawling
+                pass
+            if self._ledger is None:
+                self._ledger = RunLedger(self.crawler.stats)
+        return self._ledger
 
     # -- discovery ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
@@ -177,7 +185,7 @@ class NewsSpider(scrapy.Spider):
                 template = url
                 if isinstance(source, Listing):
                     url = source.page_urls(template)[0]
-                self.source_stat(url, "kind", kind)
+                self.ledger.source(url, kind)
                 yield self._source_request(url, kind, source, page=0, period=period, template=template)
 
     def _source_request(self, url: str, kind: str, source: Source, page: int,
@@ -194,16 +202,11 @@ class NewsSpider(scrapy.Spider):
         )
 
     def _record_source(self, response: Response, parsed: Parsed) -> None:
-        url = response.meta["sw_source_url"]
-        self.source_stat(url, "status", response.status)
-        self.source_stat(url, "content_type", response.headers.get("Content-Type", b"").decode("latin-1"))
-        self.source_stat(url, "format", parsed.kind)
-        self.crawler.stats.inc_value(f"sw/source/{url}/items", len(parsed.entries) + len(parsed.children))
-        if parsed.error:
-            self.source_stat(url, "error", parsed.error)
-            self.inc(f"source_errors/{'html_not_feed' if parsed.kind == 'html' else 'invalid'}")
-        else:
-            self.inc("sources_ok")
+        self.ledger.source_read(
+            response.meta["sw_source_url"], response.status,
+            response.headers.get("Content-Type", b"").decode("latin-1"), parsed.kind,
+            len(parsed.entries) + len(parsed.children), parsed.error,
+            "html_not_feed" if parsed.kind == "html" else "invalid")
 
     def _in_window(self, entry: Entry) -> bool:
         return self.window.reads(entry.published, entry.has_time)
@@ -219,7 +222,7 @@ class NewsSpider(scrapy.Spider):
         try:
             return self.index.skip_reason(url, reprocess=self.reprocess)
         except Exception as exc:  # an index outage must not lose the rest of a sitemap
-            self.inc("index_lookup_errors")
+            self.ledger.count("index_lookup_errors")
             self.logger.warning("index lookup failed, fetching %s: %s", url, type(exc).__name__)
             return None
 
@@ -229,8 +232,8 @@ class NewsSpider(scrapy.Spider):
         Lazily: a sitemap of 10,000 URLs then holds 10,000 small entries rather than
         10,000 requests until the scheduler has queued them all (on disk).
 
-        Every entry not requested is counted under ``sw/skipped/<reason>``; an entry whose
-        date no window can use keeps its URL (``sw/undated/bad_date``); an exception on one
+        Every entry not requested is counted as skipped by reason; an entry whose date no
+        window can use keeps its URL (counted undated, ``bad_date``); an exception on one
         entry is a counted error of the source, and the rest of the source is still read.
         """
         kind = response.meta["sw_kind"]
@@ -241,43 +244,43 @@ class NewsSpider(scrapy.Spider):
         for entry in entries:
             try:
                 if not is_http_url(entry.url):
-                    self.inc("skipped/not_http")
+                    self.ledger.skipped("not_http")
                     continue
                 if not in_domains(entry.url, self.allowed_domains):
-                    self.inc("skipped/offsite")
+                    self.ledger.skipped("offsite")
                     continue
                 founded = self.site.founded
                 if founded and entry.published is not None and entry.published.date() < founded:
-                    self.inc("undated/before_founding")  # a placeholder date: the page will say
+                    self.ledger.undated("before_founding")  # a placeholder date: the page will say
                     entry = Entry(entry.url, None, True, entry.title)
                 try:  # steppewatch.dates refuses 9999-12-31; a parser that does not may overflow here
                     in_window = self._in_window(entry)
                 except (OverflowError, ValueError, TypeError):
                     # 9999-12-31 and the like: the entry loses its date, not its URL
-                    self.inc("undated/bad_date")
+                    self.ledger.undated("bad_date")
                     entry = Entry(entry.url, None, True, entry.title)
                     in_window = True
                 if not in_window:
-                    self.inc("skipped/source_date_out_of_window")
+                    self.ledger.skipped("source_date_out_of_window")
                     continue
                 try:
                     url = clean_url(strip_amp(entry.url, self.allowed_domains))
                 except ValueError:  # a port out of range, a broken IPv6 address: nothing to request
-                    self.inc("skipped/bad_url")
+                    self.ledger.skipped("bad_url")
                     continue
                 if max_length and len(url) > max_length:
-                    self.inc("skipped/url_too_long")
+                    self.ledger.skipped("url_too_long")
                     continue
                 if url in self._queued:
-                    self.inc("skipped/already_queued")
+                    self.ledger.skipped("already_queued")
                     continue
                 self._queued.add(url)
                 if self.shard[1] > 1 and shard_of(url, self.shard[1]) != self.shard[0]:
-                    self.inc("skipped/other_shard")  # another crawl process of this run fetches it
+                    self.ledger.skipped("other_shard")  # another crawl process of this run fetches it
                     continue
                 skip = self._skip_reason(url) if self.index is not None else None
                 if skip is not None:
-                    self.inc(f"skipped/{skip}")
+                    self.ledger.skipped(skip)
                     continue
                 published = entry.published
                 if published is None and period is not None:
@@ -288,8 +291,7 @@ class NewsSpider(scrapy.Spider):
             except Exception:  # one entry must not lose the rest of its source, nor go uncounted
                 self.source_failed(Failure(), response)
                 continue
-            self.inc("discovered")
-            self.crawler.stats.inc_value(f"sw/source/{source_url}/discovered")
+            self.ledger.discovered(source_url)
             yield request
 
     def parse_feed(self, response: Response) -> list[Request]:
@@ -320,26 +322,26 @@ class NewsSpider(scrapy.Spider):
             over_cap = 0
             for child in parsed.children:
                 if not in_domains(child.url, self.allowed_domains):
-                    self.inc("skipped/offsite")
+                    self.ledger.skipped("offsite")
                     continue
                 try:
                     if child.published is not None and child.published + timedelta(days=1) < self.window.lo:
-                        self.inc("skipped/child_sitemap_unchanged")
+                        self.ledger.skipped("child_sitemap_unchanged")
                         continue
                 except (OverflowError, ValueError, TypeError):  # 9999-12-31: read it as if undated
-                    self.inc("undated/bad_date")
+                    self.ledger.undated("bad_date")
                 try:
                     key = clean_url(child.url)
                 except ValueError:  # a port out of range, a broken IPv6 address
-                    self.inc("skipped/bad_url")
+                    self.ledger.skipped("bad_url")
                     continue
                 if key in read:
-                    self.inc("skipped/sitemap_already_read")
+                    self.ledger.skipped("sitemap_already_read")
                     continue
                 request = self._source_request(child.url, "sitemap", response.meta["sw_source"],
                                                0, response.meta.get("sw_period"))
                 if max_length and len(request.url) > max_length:
-                    self.inc("skipped/url_too_long")
+                    self.ledger.skipped("url_too_long")
                     continue
                 if len(children) >= self.max_child_sitemaps:
                     over_cap += 1
@@ -347,12 +349,12 @@ class NewsSpider(scrapy.Spider):
                 read.add(key)
                 children.append(request)
             if over_cap:
-                self.inc("skipped/child_sitemaps_over_cap", over_cap)
+                self.ledger.skipped("child_sitemaps_over_cap", over_cap)
                 self.logger.warning("sitemap %s lists %d child sitemaps to read, over NEWS_MAX_CHILD_SITEMAPS=%d:"
                                     " %d left out", source_url, len(children) + over_cap, self.max_child_sitemaps,
                                     over_cap)
             for request in children:
-                self.source_stat(request.meta["sw_source_url"], "kind", "sitemap")
+                self.ledger.source(request.meta["sw_source_url"], "sitemap")
                 yield request
             yield from self._iter_article_requests(response, parsed.entries)
         except Exception:  # counted as the source's error, not lost in Scrapy's log
@@ -376,21 +378,20 @@ class NewsSpider(scrapy.Spider):
             else:
                 next_url = parsed.next_pages[0] if parsed.next_pages else None
             if next_url and in_domains(next_url, self.allowed_domains):
-                self.source_stat(next_url, "kind", "listing")
+                self.ledger.source(next_url, "listing")
                 out.append(self._source_request(next_url, "listing", source, page + 1,
                                                 response.meta.get("sw_period"), template))
         return out
 
     def follow_discovery_page(self, page: FetchedPage, links: list[str]) -> list[Request]:
         """Article links found on a page that turned out to be a listing, search or tag page."""
-        self.source_stat(page.url, "kind", "discovered_listing")
+        self.ledger.source(page.url, "discovered_listing")
         fake = _MetaResponse(page.url, {"sw_kind": "listing", "sw_source_url": page.url, "sw_period": None})
         return self._article_requests(fake, [Entry(u, None) for u in links])  # type: ignore[arg-type]
 
     # -- articles ------------------------------------------------------------------
     def parse_article(self, response: Response) -> FetchedPage:
-        self.inc("fetched")
-        self.crawler.stats.inc_value(f"sw/source/{response.meta['sw_source_url']}/fetched")
+        self.ledger.fetched(response.meta.get("sw_source_url"))
         return FetchedPage(
             site=self.site.id,
             url=response.url,
@@ -411,26 +412,20 @@ class NewsSpider(scrapy.Spider):
         if response is not None:
             url = response.meta["sw_source_url"]
             kind = f"exception_{type(failure.value).__name__}"
-            self.inc(f"source_errors/{kind}")
-            self.source_stat(url, "error", f"{kind}: {failure.value}"[:200])
+            self.ledger.source_failed(url, kind, f"{kind}: {failure.value}"[:200])
             self.logger.error("source %s: %s while reading it", url, kind, exc_info=failure.value)
             return
         request = failure.request  # type: ignore[attr-defined]
         url = request.meta["sw_source_url"]
         kind = failure_kind(failure)
-        self.inc(f"source_errors/{kind}")
-        self.source_stat(url, "error", kind)
-        if isinstance(failure.value, HttpError):
-            self.source_stat(url, "status", failure.value.response.status)
+        status = failure.value.response.status if isinstance(failure.value, HttpError) else None
+        self.ledger.source_failed(url, kind, status=status)
         self.logger.warning("source %s failed: %s", url, kind)
 
     def article_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         kind = failure_kind(failure)
-        self.inc(f"errors/{kind}")
-        source = request.meta.get("sw_source_url")
-        self.crawler.stats.inc_value(f"sw/source/{source}/errors")
-        self.crawler.stats.inc_value(f"sw/source/{source}/error:{kind}")
+        self.ledger.article_failed(request.meta.get("sw_source_url"), kind)
         self.logger.info("article %s failed: %s", request.url, kind)
 
 
