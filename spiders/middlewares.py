@@ -199,8 +199,10 @@ def network_error_without_traceback(record: logging.LogRecord) -> bool:
 
     Scrapy logs a robots.txt it could not download at ERROR with the whole traceback of a
     connection refused or a name that does not resolve; the message names the URL and the
-    error, and the site's source errors count it."""
+    error, and the site's source errors count it; it is logged as a WARNING."""
     if record.exc_info and record.exc_info[0] is not None and record.exc_info[0].__name__ in _NETWORK_ERRORS:
         record.exc_info = None
         record.exc_text = None
+        if record.levelno > logging.WARNING:  # a site offline is a warning; ERROR is for faults of ours
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True

@@ -118,6 +118,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
         overrides["NEWS_REPROCESS"] = True
     if args.mode:
         overrides["NEWS_WINDOW_MODE"] = args.mode
+    if args.progress or sys.stderr.isatty():
+        overrides.setdefault("PROGRESS_ENABLED", True)
     if args.processes > 1:
         from steppewatch.crawl import run_crawl_parallel
 
@@ -553,7 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs): store every new URL found, reading sources back NEWS_LOOKBACK_HOURS")
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="crawl in N processes (articles sharded by URL) to use N cores; one run, one manifest")
-    p.add_argument("--run-id", help=argparse.SUPPRESS)  # set by --processes for its shard processes
+    p.add_argument("--run-id", help=argparse.SUPPRESS)
+    p.add_argument("--progress", action="store_true",
+                   help="a progress line on stderr every PROGRESS_INTERVAL seconds (default on a terminal)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_crawl)
 

@@ -57,6 +57,9 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "RETRY_ENABLED": True,
         "RETRY_TIMES": 3,
         "RETRY_HTTP_CODES": [429, 500, 502, 503, 504, 522, 524, 408],
+        # the errback that receives the failure logs it once (a source: WARNING, an
+        # article: INFO), counted by kind; Scrapy's own give-up line would double it at ERROR
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
         "RETRY_BACKOFF_BASE": 1.0,
         "RETRY_BACKOFF_MAX": 60.0,
         "COOKIES_ENABLED": False,
@@ -84,7 +87,12 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         # the archive (index + store) shared by the spider and the pipelines
         # the run ledger (what every component counts, per source, and the keys written) and
         # the archive (index + store) shared by the spider and the pipelines
-        "EXTENSIONS": {"steppewatch.ledger.RunLedger": 50, "steppewatch.crawl_archive.CrawlArchive": 100},
+        "EXTENSIONS": {"steppewatch.ledger.RunLedger": 50, "steppewatch.crawl_archive.CrawlArchive": 100,
+                       "steppewatch.progress.CrawlProgress": 200},
+        # one progress line every PROGRESS_INTERVAL seconds for all the crawlers of a process
+        # (the CLI turns it on on a terminal or with --progress)
+        "PROGRESS_ENABLED": False,
+        "PROGRESS_INTERVAL": 10.0,
         "STORE_URI": config.store,
         "INDEX_URL": config.index,
         "DEDUP_ENABLED": True,
@@ -163,12 +171,25 @@ def crawl_in_process(
 ) -> CrawlResult:
     """One crawler per site in this process's reactor; their ledgers, not a manifest."""
     from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
 
     from spiders.news import NewsSpider
+    from steppewatch.progress import ProgressBoard
 
     settings = scrapy_settings(config, overrides)
+    if len(sites) > 1:
+        # the run summary and the progress line say, once, what every crawler's stats dump
+        # and per-minute LogStats line would repeat for each site
+        settings.setdefault("STATS_DUMP", False)
+        settings.setdefault("LOGSTATS_INTERVAL", 0)
+    if Settings(settings).getbool("PROGRESS_ENABLED"):
+        shard = settings.get("NEWS_SHARD")
+        settings["PROGRESS_BOARD"] = ProgressBoard(Settings(settings).getfloat("PROGRESS_INTERVAL"),
+                                                   label=f"[shard {shard}] " if shard else "")
     process = CrawlerProcess(settings)
     quiet_robots_errors()
+    if len(sites) > 1 and str(settings.get("LOG_LEVEL", "INFO")).upper() != "DEBUG":
+        quiet_crawler_setup_logs()
     crawlers = []
     # A backfill discovers tens of thousands of articles at once (sitemaps list them all):
     # queue their requests on disk (Scrapy's JOBDIR queues), one directory per crawler,
@@ -204,6 +225,21 @@ def quiet_robots_errors() -> None:
     robots = logging.getLogger("scrapy.downloadermiddlewares.robotstxt")
     if network_error_without_traceback not in robots.filters:
         robots.addFilter(network_error_without_traceback)
+
+
+# what Scrapy logs at INFO for each crawler it sets up and closes (its settings, middlewares,
+# extensions, "Spider opened"): with one crawler per site, 20 lines times every site
+CRAWLER_SETUP_LOGGERS = ("scrapy.middleware", "scrapy.addons", "scrapy.crawler", "scrapy.core.engine")
+
+
+def quiet_crawler_setup_logs() -> None:
+    """Scrapy's per-crawler set-up lines at WARNING and above only (a crawl of many sites)."""
+    import logging
+
+    for name in CRAWLER_SETUP_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 def new_run_id(started: datetime | None = None) -> str:
