@@ -1,11 +1,10 @@
-"""Scrapy item pipelines: extract, keep the window, store.
+"""The Scrapy item pipeline that stores articles.
 
-Each is a small component with plain constructor arguments and a thin
-``from_crawler``. ``ExtractPipeline`` turns a ``FetchedPage`` into an ``ArticleItem``
-(or counts a rejection and, for listing/search pages, follows their article links);
-``WindowPipeline`` lets through only articles published in the run's window;
-``StorePipeline`` hands it to the index, which stores it once (record and gzipped raw
-page at deterministic keys), as a new version, as an alias, or not at all.
+The spider extracts each page and keeps the articles its window owns
+(``spiders/news.py``); ``StorePipeline``, a small component with plain constructor
+arguments and a thin ``from_crawler``, hands each ``ArticleItem`` to the archive, which
+stores it once (record and gzipped raw page at deterministic keys), as a new version,
+as an alias, or not at all, and records what happened in the run ledger.
 """
 
 from __future__ import annotations
@@ -13,115 +12,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from pipelines.extract import discovery_links, extract_page
-from spiders.news import FetchedPage
+from spiders.news import ArticleItem
 from steppewatch.archive import Archive
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.errors import IndexUnavailable
 from steppewatch.ledger import RunLedger
-from steppewatch.models import Article, Listed, Rejection, RejectReason
 from steppewatch.redaction import redact_text
-from steppewatch.windows import Window
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ArticleItem:
-    article: Article
-    raw: bytes
-    urls: list[str]  # every URL form the page was reached by, for URL dedup
-    listed: Listed | None = None  # what the source that listed the page said of it
-
-
 def run_ledger(crawler: Any) -> RunLedger:
-    """The crawler's ``RunLedger`` (EXTENSIONS); the pipelines record into it."""
+    """The crawler's ``RunLedger`` (EXTENSIONS); the pipeline records into it."""
     ledger = crawler.get_extension(RunLedger)
     if ledger is None:
-        raise RuntimeError("the pipelines need the RunLedger extension (EXTENSIONS)")
+        raise RuntimeError("the store pipeline needs the RunLedger extension (EXTENSIONS)")
     return ledger
-
-
-class ExtractPipeline:
-    def __init__(self, crawler: Any, ledger: RunLedger) -> None:
-        self.crawler = crawler
-        self.ledger = ledger
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> ExtractPipeline:
-        return cls(crawler, run_ledger(crawler))
-
-    def process_item(self, item: Any) -> ArticleItem:
-        if not isinstance(item, FetchedPage):
-            return item
-        spider = self.crawler.spider
-        result = extract_page(
-            item.body, item.url, spider.site, status=item.status, content_type=item.content_type,
-            listed=item.listed, fetched_at=datetime.fromisoformat(item.fetched_at),
-        )
-        ledger = self.ledger
-        if isinstance(result, Rejection):
-            ledger.rejected(result.reason.value, item.listed.source_url if item.listed else None)
-            discovery = result.reason in (RejectReason.LISTING, RejectReason.SEARCH)
-            index = getattr(spider, "index", None)
-            if index is not None:
-                # remembered, so the next runs do not fetch it until a re-check is due; a
-                # listing or search page is not: it is fetched every run for its new links.
-                # In this thread like StorePipeline's commit; failing to remember costs a
-                # fetch next run, nothing more
-                forms = [item.url, *item.meta.get("urls", [])]
-                try:
-                    if discovery:
-                        index.forget_rejection(forms)
-                    else:
-                        index.remember_rejection(forms, spider.site.id, result.reason.value)
-                except Exception as exc:
-                    ledger.count("rejections_not_remembered")
-                    logger.warning("rejection of %s not remembered: %s", item.url, redact_text(str(exc))[:300])
-            if discovery:
-                links = discovery_links(item.body, item.url, spider.site, item.content_type)
-                for request in spider.follow_discovery_page(item, links):
-                    self.crawler.engine.crawl(request)
-            raise DropItem(f"not an article ({result.reason.value}: {result.detail}): {item.url}")
-        ledger.count_in("date_source", result.date_source)
-        if result.date_source == getattr(item.listed, "source_kind", None) and any("T" in d for d in result.page_dates):
-            # the page gave a time without an offset, whole hours off its source's explicit one
-            ledger.count_in("dates", "page_time_overruled")
-        return ArticleItem(result, item.body, list(item.meta.get("urls", [])), item.listed)
-
-
-class WindowPipeline:
-    """Keep the articles the run owns (steppewatch/windows.py: a discover run every one it
-    fetched, a backfill those dated in its window, by their own or their source's date)."""
-
-    def __init__(self, crawler: Any, ledger: RunLedger) -> None:
-        self.crawler = crawler
-        self.ledger = ledger
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> WindowPipeline:
-        return cls(crawler, run_ledger(crawler))
-
-    def process_item(self, item: Any) -> Any:
-        if not isinstance(item, ArticleItem):
-            return item
-        window: Window = self.crawler.spider.window
-        article = item.article
-        when = article.published_dt
-        listed = item.listed.published if item.listed is not None else None
-        fetched = datetime.fromisoformat(article.fetched_at) if article.fetched_at else datetime.now(UTC)
-        if not window.owns(when, listed, fetched, day_only=article.date_source == "page_day"):
-            self.ledger.out_of_window()
-            raise DropItem(f"published {article.published}, outside the window: {article.url}")
-        if when is None:
-            article.date_source = "fetched"  # undated everywhere: found by a run that owns it
-        return item
 
 
 class StorePipeline:

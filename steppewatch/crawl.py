@@ -26,9 +26,8 @@ from steppewatch.redaction import redact, redact_text
 from steppewatch.registry import Site
 from steppewatch.store import Store, check_store, open_store
 
+# extraction and the window's decision are the spider's (spiders/news.py); storing is this
 PIPELINES = {
-    "pipelines.items.ExtractPipeline": 100,
-    "pipelines.items.WindowPipeline": 200,
     "pipelines.items.StorePipeline": 300,
 }
 

@@ -66,6 +66,11 @@ class RunLedger:
               "refused", "date_source", "dates")
     # plain counts that are always in the summary
     COUNTS = ("discovered", "fetched", "stored", "out_of_window", "not_stored")
+    # what every process of a sharded run (NEWS_SHARD) counts alike, having read the same
+    # sources: merged by taking one process's count (the largest), not the sum; skips decided
+    # after the shard split (an article URL is one process's) add up
+    READ_BY_EVERY_PROCESS = frozenset({"sources_ok", "source_errors", "undated"})
+    SKIPS_AFTER_THE_SHARD = frozenset({"already_stored", "rejected_recently"})
 
     def __init__(self, stats: Any = None) -> None:
         self.stats = stats  # Scrapy's stats collector, mirrored into (``sw/…``, never a URL)
@@ -84,12 +89,15 @@ class RunLedger:
         return ledger
 
     def spider_error(self, failure: Any, response: Any = None, spider: Any = None) -> None:
-        """An exception a callback raised and did not catch: what that source listed was
-        lost, so it is a source error of the site (which source, the response says)."""
+        """An exception a callback raised and did not catch: on a source, what it listed was
+        lost (a source error); on an article, the article (an error of its source's)."""
         kind = f"exception_{type(failure.value).__name__}"
-        url = getattr(response, "meta", {}).get("sw_source_url") if response is not None else None
-        if url and getattr(response, "meta", {}).get("sw_kind"):
-            self.source_failed(url, kind, f"{kind}: {failure.value}"[:200])
+        meta = getattr(response, "meta", None) or {}
+        request = getattr(response, "request", None)
+        if meta.get("sw_kind") and meta.get("sw_source_url"):
+            self.source_failed(meta["sw_source_url"], kind, f"{kind}: {failure.value}"[:200])
+        elif request is not None and "source_url" in request.cb_kwargs:
+            self.article_failed(request.cb_kwargs["source_url"], kind)
         else:
             self.count_in("source_errors", kind)
 
@@ -193,14 +201,23 @@ class RunLedger:
     # -- merging -------------------------------------------------------------------
     @classmethod
     def merged(cls, ledgers: list[RunLedger]) -> RunLedger:
-        """One site's ledgers from the processes of one run (``NEWS_SHARD``): counts add
-        up; every process read the same sources, so a source's listing is taken once and
-        what its articles gave (split between the processes) adds up."""
+        """One site's ledgers from the processes of one run (``NEWS_SHARD``), as if one
+        process had crawled: every process read the same sources, so what reading them
+        counted (a source's listing, its errors, the skips before the shard split) is taken
+        once, and what the articles gave (split between the processes) adds up."""
         out = cls()
         for ledger in ledgers:
-            out.counts.update(ledger.counts)
+            for name, n in ledger.counts.items():
+                shared = name in cls.READ_BY_EVERY_PROCESS
+                out.counts[name] = max(out.counts[name], n) if shared else out.counts[name] + n
             for group, counter in ledger.groups.items():
-                out.groups.setdefault(group, Counter()).update(counter)
+                merged = out.groups.setdefault(group, Counter())
+                for name, n in counter.items():
+                    if len(ledgers) > 1 and (group, name) == ("skipped", "other_shard"):
+                        continue  # in the run as a whole, each of them is some process's
+                    shared = group in cls.READ_BY_EVERY_PROCESS or (
+                        group == "skipped" and name not in cls.SKIPS_AFTER_THE_SHARD)
+                    merged[name] = max(merged[name], n) if shared else merged[name] + n
             for url, record in ledger.sources.items():
                 seen = out.sources.get(url)
                 if seen is None:

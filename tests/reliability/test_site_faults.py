@@ -346,7 +346,7 @@ def test_a_date_no_window_can_shift_keeps_its_url_undated(monkeypatch: pytest.Mo
                                        for n in range(3)])
     articles = list(spider.parse_sitemap(_source_response(spider, f"http://{BOOM}/sm-0.xml", "sitemap")))
     assert [r.url for r in articles] == [f"http://{BOOM}/news/{n}/" for n in range(3)]
-    assert articles[0].meta["sw_listed"].published is None  # the entry lost its date, not its URL
+    assert articles[0].cb_kwargs["listed"].published is None  # the entry lost its date, not its URL
     summary = spider.ledger.site_summary()
     assert summary["undated"] == {"bad_date": 3} and summary["source_errors"] == {}
 
