@@ -161,7 +161,7 @@ def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
     for site, s in summary["sites"].items():
         rows.append((site, s.get("found", "-"), s["discovered"], s["fetched"], s["stored"],
                      _counts({**s["errors"], **s["source_errors"]}), _counts(_skips(s)), s.get("verdict", "")))
-    _table(("site", "found", "requested", "fetched", "new", "errors", "skipped", "verdict"), rows)
+    _table(("site", "found", "requested", "fetched", "stored", "errors", "skipped", "verdict"), rows)
     failing = [(site, src) for site, s in summary["sites"].items() for src in s["sources"]
                if src["error"] or src["errors"]]
     if failing:
@@ -172,7 +172,7 @@ def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
                   f"{state:<36} {src['url']}")
     t = summary["totals"]
     errors = {**t["errors"], **{f"source {k}": v for k, v in t["source_errors"].items()}}
-    print(f"\ntotal: found {t.get('found', '-')}, fetched {t['fetched']}, new {t['stored']}, "
+    print(f"\ntotal: found {t.get('found', '-')}, fetched {t['fetched']}, stored {t['stored']}, "
           f"errors {sum(errors.values())}{' (' + _counts(errors) + ')' if errors else ''}, "
           f"skipped {sum(t['skipped'].values()) + t['out_of_window'] + sum(t['rejected'].values())}"
           f"{' (' + _counts(_skips(t)) + ')' if _skips(t) else ''}; store: {summary['store']}")
