@@ -160,8 +160,12 @@ def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
     rows = []
     for site, s in summary["sites"].items():
         rows.append((site, s.get("found", "-"), s["discovered"], s["fetched"], s["stored"],
-                     _counts({**s["errors"], **s["source_errors"]}), _counts(_skips(s)), s.get("verdict", "")))
-    _table(("site", "found", "requested", "fetched", "stored", "errors", "skipped", "verdict"), rows)
+                     _counts({**s["errors"], **s["source_errors"]}), _counts(_skips(s))))
+    _table(("site", "found", "requested", "fetched", "stored", "errors", "skipped"), rows)
+    print("\nverdicts:")
+    width = max((len(site) for site in summary["sites"]), default=0)
+    for site, s in summary["sites"].items():
+        print(f"  {site:<{width}}  {s.get('verdict', '')}")
     failing = [(site, src) for site, s in summary["sites"].items() for src in s["sources"]
                if src["error"] or src["errors"]]
     if failing:
