@@ -131,8 +131,9 @@ def run_crawl(
     """Crawl the sites over [since, until) in this process; return the run summary."""
     started = datetime.now(UTC)
     check_archive(config, scrapy_settings(config, overrides))
-    result = crawl_in_process(sites, since, until, config, overrides)
-    return finish_run(config, sites, since, until, started, [result], run_id=run_id)
+    with tempfile.TemporaryDirectory(prefix="steppewatch-keys-") as keys_dir:
+        result = crawl_in_process(sites, since, until, config, overrides, keys_dir)
+        return finish_run(config, sites, since, until, started, [result], run_id=run_id)
 
 
 def check_archive(config: Config, settings: dict[str, Any]) -> None:
@@ -167,8 +168,13 @@ def crawl_in_process(
     until: datetime,
     config: Config,
     overrides: dict[str, Any] | None = None,
+    keys_dir: str | None = None,
 ) -> CrawlResult:
-    """One crawler per site in this process's reactor; their ledgers, not a manifest."""
+    """One crawler per site in this process's reactor; their ledgers, not a manifest.
+
+    Each ledger writes its store keys to a file in ``keys_dir`` (the caller's, read by
+    ``finish_run``), so they are not held in memory while the crawl runs.
+    """
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -199,6 +205,9 @@ def crawl_in_process(
             crawler = process.create_crawler(NewsSpider)
             if settings.get("NEWS_DISK_QUEUES"):
                 crawler.settings.set("JOBDIR", os.path.join(work, site.id))
+            if keys_dir is not None:
+                shard = str(settings.get("NEWS_SHARD") or "0/1").replace("/", "of")
+                crawler.settings.set("LEDGER_KEYS_FILE", os.path.join(keys_dir, f"{site.id}.{shard}.keys"))
             crawlers.append((site, crawler))
             process.crawl(crawler, site=site, since=since, until=until)
         process.start()
@@ -210,7 +219,7 @@ def crawl_in_process(
             ledger = crawler.get_extension(RunLedger) or RunLedger()
         except RuntimeError:  # the crawler failed before its extensions were made
             ledger = RunLedger()
-        ledger.stats = None  # Scrapy's collector stays here; its values travel as a dict
+        ledger.close()
         result.sites[site.id] = SiteResult(ledger, dict(crawler.stats.get_stats()))
     return result
 
@@ -270,14 +279,15 @@ def run_crawl_parallel(
     check_archive(config, scrapy_settings(config, overrides))
     shards = [f"{k}/{processes}" for k in range(processes)]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, max_tasks_per_child=1) as pool:
+    with tempfile.TemporaryDirectory(prefix="steppewatch-keys-") as keys_dir, \
+            ProcessPoolExecutor(processes, mp_context=context, max_tasks_per_child=1) as pool:
         futures = [pool.submit(crawl_in_process, sites, since, until, config,
-                               {**(overrides or {}), "NEWS_SHARD": shard}) for shard in shards]
+                               {**(overrides or {}), "NEWS_SHARD": shard}, keys_dir) for shard in shards]
         try:
             results = [future.result() for future in futures]
         except BrokenProcessPool as exc:
             raise RuntimeError(f"a crawl process of the run died: {exc}") from None
-    return finish_run(config, sites, since, until, started, results, shards=shards)
+        return finish_run(config, sites, since, until, started, results, shards=shards)
 
 
 def finish_run(
@@ -302,8 +312,9 @@ def finish_run(
         parts = [r.sites[site.id] for r in results if site.id in r.sites]
         ledger = RunLedger.merged([p.ledger for p in parts])
         per_site[site.id] = ledger.site_summary(merge_scrapy_stats([p.stats for p in parts]))
-        written |= ledger.written
-        deleted |= ledger.deleted
+        site_written, site_deleted = ledger.held_keys()
+        written |= site_written
+        deleted |= site_deleted
     written -= deleted
     count_site_keys(per_site, written, deleted)
     summary: dict[str, Any] = {

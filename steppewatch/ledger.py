@@ -3,19 +3,22 @@
 A Scrapy extension (``crawler.get_extension(RunLedger)``, like ``CrawlArchive``) the
 spider, its errbacks, the middlewares, the pipelines and the archive record into through
 methods: per-source counters (items listed, fetched, stored, errors by kind), skips by
-reason, and the store keys written and deleted. It replaces stats keys with URLs inside
-(parsed back with ``rsplit``) and a keys file three modules shared. Counts without a URL
-are also mirrored as Scrapy stats under ``sw/`` so Scrapy's own stats dump still shows
-them. ``site_summary`` folds the ledger (and Scrapy's HTTP and retry stats) into the
-per-site summary ``steppewatch/crawl.py`` builds the run from; ``verdict`` says in
-one line whether a site gave new articles, nothing new, or nothing at all.
+reason, and the store keys written and deleted (to a file of its own,
+``LEDGER_KEYS_FILE``, in the runner's directory: a year's backfill writes millions). It
+replaces stats keys with URLs inside (parsed back with ``rsplit``) and a keys log three
+modules shared. A crawl process hands its ledgers to the run (they pickle) for
+``finish_run``. Counts without a URL are also mirrored as Scrapy stats under ``sw/`` so
+Scrapy's own stats dump still shows them. ``site_summary`` folds the ledger (and
+Scrapy's HTTP and retry stats) into the per-site summary ``steppewatch/crawl.py`` builds
+the run from; ``with_verdict`` says in one line whether a site gave new articles,
+nothing new, or nothing at all.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 # the kinds of source a site registers; a listing page found while crawling is counted apart
 SOURCE_KINDS = ("feed", "sitemap", "listing", "discovered_listing")
@@ -72,21 +75,37 @@ class RunLedger:
     READ_BY_EVERY_PROCESS = frozenset({"sources_ok", "source_errors", "undated"})
     SKIPS_AFTER_THE_SHARD = frozenset({"already_stored", "rejected_recently"})
 
-    def __init__(self, stats: Any = None) -> None:
+    def __init__(self, stats: Any = None, keys_file: str | None = None) -> None:
         self.stats = stats  # Scrapy's stats collector, mirrored into (``sw/…``, never a URL)
         self.counts: Counter[str] = Counter()
         self.groups: dict[str, Counter[str]] = {group: Counter() for group in self.GROUPS}
         self.sources: dict[str, SourceRecord] = {}
-        self.written: set[str] = set()
-        self.deleted: set[str] = set()
+        # a year's backfill writes millions of keys: with ``keys_file`` (the runner's
+        # directory) they go to that file, one ``+key`` or ``-key`` a line, not into memory
+        self.keys_file = keys_file
+        self._keys_out: TextIO | None = None
+        self._written: set[str] = set()
+        self._deleted: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RunLedger:
         from scrapy import signals
 
-        ledger = cls(crawler.stats)
+        ledger = cls(crawler.stats, crawler.settings.get("LEDGER_KEYS_FILE"))
         crawler.signals.connect(ledger.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(ledger.close, signal=signals.spider_closed)
         return ledger
+
+    def close(self) -> None:
+        """Flush and close the keys file (the spider closed); the ledger stays readable."""
+        if self._keys_out is not None:
+            self._keys_out.close()
+            self._keys_out = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # handed from a crawl process to the run's: no open file, no stats collector
+        self.close()
+        return {**self.__dict__, "stats": None}
 
     def spider_error(self, failure: Any, response: Any = None, spider: Any = None) -> None:
         """An exception a callback raised and did not catch: on a source, what it listed was
@@ -185,8 +204,27 @@ class RunLedger:
 
     def keys(self, written: list[str], deleted: list[str]) -> None:
         """Store keys written and deleted; a key deleted at any point is not one the run holds."""
-        self.written.update(k for k in written if k)
-        self.deleted.update(k for k in deleted if k)
+        if self.keys_file is None:
+            self._written.update(k for k in written if k)
+            self._deleted.update(k for k in deleted if k)
+            return
+        if self._keys_out is None:
+            self._keys_out = open(self.keys_file, "a", encoding="utf-8")  # noqa: SIM115
+        self._keys_out.writelines([*(f"+{k}\n" for k in written if k), *(f"-{k}\n" for k in deleted if k)])
+
+    def held_keys(self) -> tuple[set[str], set[str]]:
+        """(keys written, keys deleted): everything recorded, in memory or in the keys file."""
+        written, deleted = set(self._written), set(self._deleted)
+        if self.keys_file is not None:
+            if self._keys_out is not None:
+                self._keys_out.flush()
+            try:
+                with open(self.keys_file, encoding="utf-8") as fh:
+                    for line in fh:
+                        (written if line[0] == "+" else deleted).add(line[1:].rstrip("\n"))
+            except FileNotFoundError:  # nothing stored
+                pass
+        return written, deleted
 
     def store_failed(self, kind: str) -> None:
         self.count_in("store_errors", kind)
@@ -231,7 +269,8 @@ class RunLedger:
                 seen.error = seen.error or record.error
                 if seen.kind == "?":
                     seen.kind = record.kind
-            out.keys(list(ledger.written), list(ledger.deleted))
+            written, deleted = ledger.held_keys()
+            out.keys(list(written), list(deleted))
         return out
 
     # -- reading -------------------------------------------------------------------
@@ -247,8 +286,9 @@ class RunLedger:
                           if k.startswith("retry/") and not k.startswith("retry/reason_count")}
         out["finish_reason"] = stats.get("finish_reason")
         out["sources"] = [s.as_dict() for s in self.sources.values() if s.kind in SOURCE_KINDS]
-        out["keys_written"] = len(self.written - self.deleted)
-        out["keys_deleted"] = len(self.deleted)
+        written, deleted = self.held_keys()
+        out["keys_written"] = len(written - deleted)
+        out["keys_deleted"] = len(deleted)
         return with_verdict(out)
 
 

@@ -70,7 +70,7 @@ def test_ledgers_of_the_processes_of_one_run_merge_into_one() -> None:
     assert (source["discovered"], source["fetched"], source["stored"], source["errors"]) == (5, 5, 5, 2)
     assert source["error_kinds"] == {"timeout": 2}
     assert summary["stored"] == 5 and summary["skipped"] == {"already_stored": 1, "source_date_out_of_window": 1}
-    assert summary["errors"] == {"timeout": 2} and len(merged.written) == 5
+    assert summary["errors"] == {"timeout": 2} and len(merged.held_keys()[0]) == 5
     assert summary["verdict"] == "5 new; 2 article(s) failed (timeout 2)"
 
 
@@ -92,3 +92,17 @@ def test_verdicts() -> None:
     half = [down[0], {**feed, "items": 0}]
     assert with_verdict(_site(sources=half))["verdict"] == (
         "nothing found (sources read, no article listed); 1 of 2 sources failed (timeout 1)")
+
+
+def test_store_keys_go_to_the_ledgers_keys_file_and_travel_with_it(tmp_path) -> None:  # noqa: ANN001
+    import pickle
+
+    ledger = RunLedger(keys_file=str(tmp_path / "site.keys"))
+    ledger.committed("stored", None, ["articles/a.json", "raw/a.html.gz"], [])
+    ledger.committed("updated", None, ["articles/b.json"], ["articles/old-b.json"])
+    ledger.close()  # the spider closed: the file holds them (not memory, while the crawl runs)
+    assert (tmp_path / "site.keys").read_text().splitlines() == [
+        "+articles/a.json", "+raw/a.html.gz", "+articles/b.json", "-articles/old-b.json"]
+    back = pickle.loads(pickle.dumps(ledger))  # as a crawl process hands it to the run
+    assert back.held_keys() == ({"articles/a.json", "raw/a.html.gz", "articles/b.json"}, {"articles/old-b.json"})
+    assert back.site_summary()["keys_written"] == 3
