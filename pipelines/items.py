@@ -1,11 +1,10 @@
-"""Scrapy item pipelines: extract, keep the window, store.
+"""The Scrapy item pipeline that stores articles.
 
-Each is a small component with plain constructor arguments and a thin
-``from_crawler``. ``ExtractPipeline`` turns a ``FetchedPage`` into an ``ArticleItem``
-(or counts a rejection and, for listing/search pages, follows their article links);
-``WindowPipeline`` lets through only articles published in the run's window;
-``StorePipeline`` hands it to the index, which stores it once (record and gzipped raw
-page at deterministic keys), as a new version, as an alias, or not at all.
+The spider extracts each page and keeps the articles its window owns
+(``spiders/news.py``); ``StorePipeline``, a small component with plain constructor
+arguments and a thin ``from_crawler``, hands each ``ArticleItem`` to the archive, which
+stores it once (record and gzipped raw page at deterministic keys), as a new version,
+as an alias, or not at all, and records what happened in the run ledger.
 """
 
 from __future__ import annotations
@@ -13,111 +12,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from pipelines.extract import discovery_links, extract_page
-from spiders.news import FetchedPage
-from steppewatch.archive import Archive, Outcome
+from spiders.news import ArticleItem
+from steppewatch.archive import Archive
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.errors import IndexUnavailable
-from steppewatch.models import Article, Listed, Rejection, RejectReason
+from steppewatch.ledger import RunLedger
 from steppewatch.redaction import redact_text
-from steppewatch.windows import Window
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ArticleItem:
-    article: Article
-    raw: bytes
-    urls: list[str]  # every URL form the page was reached by, for URL dedup
-    listed: Listed | None = None  # what the source that listed the page said of it
-
-
-def _stats(crawler: Any) -> Any:
-    return crawler.stats
-
-
-class ExtractPipeline:
-    def __init__(self, crawler: Any) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> ExtractPipeline:
-        return cls(crawler)
-
-    def process_item(self, item: Any) -> ArticleItem:
-        if not isinstance(item, FetchedPage):
-            return item
-        spider = self.crawler.spider
-        result = extract_page(
-            item.body, item.url, spider.site, status=item.status, content_type=item.content_type,
-            listed=item.listed, fetched_at=datetime.fromisoformat(item.fetched_at),
-        )
-        stats = _stats(self.crawler)
-        if isinstance(result, Rejection):
-            stats.inc_value(f"sw/rejected/{result.reason.value}")
-            if item.listed:
-                stats.inc_value(f"sw/source/{item.listed.source_url}/rejected")
-                stats.inc_value(f"sw/source/{item.listed.source_url}/rejected:{result.reason.value}")
-            discovery = result.reason in (RejectReason.LISTING, RejectReason.SEARCH)
-            index = getattr(spider, "index", None)
-            if index is not None:
-                # remembered, so the next runs do not fetch it until a re-check is due; a
-                # listing or search page is not: it is fetched every run for its new links.
-                # In this thread like StorePipeline's commit; failing to remember costs a
-                # fetch next run, nothing more
-                forms = [item.url, *item.meta.get("urls", [])]
-                try:
-                    if discovery:
-                        index.forget_rejection(forms)
-                    else:
-                        index.remember_rejection(forms, spider.site.id, result.reason.value)
-                except Exception as exc:
-                    stats.inc_value("sw/rejections_not_remembered")
-                    logger.warning("rejection of %s not remembered: %s", item.url, redact_text(str(exc))[:300])
-            if discovery:
-                links = discovery_links(item.body, item.url, spider.site, item.content_type)
-                for request in spider.follow_discovery_page(item, links):
-                    self.crawler.engine.crawl(request)
-            raise DropItem(f"not an article ({result.reason.value}: {result.detail}): {item.url}")
-        stats.inc_value(f"sw/date_source/{result.date_source}")
-        if result.date_source == getattr(item.listed, "source_kind", None) and any("T" in d for d in result.page_dates):
-            # the page gave a time without an offset, whole hours off its source's explicit one
-            stats.inc_value("sw/dates/page_time_overruled")
-        return ArticleItem(result, item.body, list(item.meta.get("urls", [])), item.listed)
-
-
-class WindowPipeline:
-    """Keep the articles the run owns (steppewatch/windows.py: a discover run every one it
-    fetched, a backfill those dated in its window, by their own or their source's date)."""
-
-    def __init__(self, crawler: Any) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> WindowPipeline:
-        return cls(crawler)
-
-    def process_item(self, item: Any) -> Any:
-        if not isinstance(item, ArticleItem):
-            return item
-        window: Window = self.crawler.spider.window
-        article = item.article
-        when = article.published_dt
-        listed = item.listed.published if item.listed is not None else None
-        fetched = datetime.fromisoformat(article.fetched_at) if article.fetched_at else datetime.now(UTC)
-        if not window.owns(when, listed, fetched, day_only=article.date_source == "page_day"):
-            self.crawler.stats.inc_value("sw/out_of_window")
-            raise DropItem(f"published {article.published}, outside the window: {article.url}")
-        if when is None:
-            article.date_source = "fetched"  # undated everywhere: found by a run that owns it
-        return item
+def run_ledger(crawler: Any) -> RunLedger:
+    """The crawler's ``RunLedger`` (EXTENSIONS); the pipeline records into it."""
+    ledger = crawler.get_extension(RunLedger)
+    if ledger is None:
+        raise RuntimeError("the store pipeline needs the RunLedger extension (EXTENSIONS)")
+    return ledger
 
 
 class StorePipeline:
@@ -128,20 +42,19 @@ class StorePipeline:
     ``STORE_RETRY_BACKOFF`` seconds; ``Archive.commit`` writes new objects first, commits
     the index, and only then deletes or rewrites, so a failed attempt leaves no index row
     pointing at a missing object and the next attempt (or the next run) completes it. An
-    article still not stored is counted (``sw/not_stored``, ``sw/store_errors/<kind>``) and
-    dropped; after ``STORE_MAX_CONSECUTIVE_FAILURES`` in a row the crawl closes
+    article still not stored is counted (not stored, store errors by kind) and dropped;
+    after ``STORE_MAX_CONSECUTIVE_FAILURES`` in a row the crawl closes
     (``store_unavailable``) instead of fetching pages it cannot keep.
 
-    The store keys a run writes and deletes go to ``STORE_KEYS_LOG`` (a file, one
-    ``+key`` or ``-key`` per line) for the run's manifest, not into memory: a year's
-    backfill writes millions of them.
+    Each commit's outcome and the store keys it wrote and deleted go to the run ledger,
+    which hands them to the run's manifest.
     """
 
-    def __init__(self, crawler: Any, archive: Archive | None = None, keys_log: str | None = None,
+    def __init__(self, crawler: Any, ledger: RunLedger, archive: Archive | None = None,
                  retry_times: int = 3, retry_backoff: float = 1.0, max_consecutive_failures: int = 5) -> None:
         self.archive = archive  # the crawler's (CrawlArchive), taken when the spider opens if not given
         self.crawler = crawler
-        self.keys_log = open(keys_log, "a", encoding="utf-8") if keys_log else None  # noqa: SIM115
+        self.ledger = ledger
         self.retry_times = retry_times
         self.retry_backoff = retry_backoff
         self.max_consecutive_failures = max_consecutive_failures
@@ -151,7 +64,7 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
         settings = crawler.settings
-        return cls(crawler, None, settings.get("STORE_KEYS_LOG"), settings.getint("STORE_RETRY_TIMES", 3),
+        return cls(crawler, run_ledger(crawler), None, settings.getint("STORE_RETRY_TIMES", 3),
                    settings.getfloat("STORE_RETRY_BACKOFF", 1.0), settings.getint("STORE_MAX_CONSECUTIVE_FAILURES", 5))
 
     def open_spider(self) -> None:
@@ -161,45 +74,30 @@ class StorePipeline:
                 raise RuntimeError("StorePipeline needs the CrawlArchive extension (EXTENSIONS)")
             self.archive = extension.archive
 
-    def close_spider(self) -> None:
-        if self.keys_log is not None:
-            self.keys_log.close()
-
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
         article = item.article
-        stats = self.crawler.stats
         for attempt in itertools.count():
             try:
                 result = self.archive.commit(article, item.raw, extra_urls=item.urls)
                 break
             except Exception as exc:  # every failure is counted; only transient ones are retried
                 kind, transient = store_error_kind(exc)
-                stats.inc_value(f"sw/store_errors/{kind}")
+                self.ledger.store_failed(kind)
                 if transient and attempt < self.retry_times:
-                    stats.inc_value("sw/store_retries")
+                    self.ledger.count("store_retries")
                     await asyncio.sleep(self.retry_backoff * 2**attempt)
                     continue
                 self._failed(article.url, kind, exc, attempt + 1)
                 raise DropItem(f"not stored ({kind}): {article.url}") from None
         self.consecutive_failures = 0
-        stats.inc_value(f"sw/outcome/{result.outcome.value}")
-        if result.outcome == Outcome.STORED:
-            stats.inc_value("sw/stored")
-            source = article.source.get("url")
-            if source:
-                stats.inc_value(f"sw/source/{source}/stored")
-        for op, keys in (("+", result.keys), ("-", result.deleted)):
-            for key in keys:
-                if key:
-                    stats.inc_value("sw/keys_logged" if op == "+" else "sw/keys_deleted_logged")
-                    if self.keys_log is not None:
-                        self.keys_log.write(f"{op}{key}\n")
+        self.ledger.committed(result.outcome.value, article.source.get("url"), list(result.keys),
+                              list(result.deleted))
         return item
 
     def _failed(self, url: str, kind: str, exc: BaseException, attempts: int) -> None:
-        self.crawler.stats.inc_value("sw/not_stored")
+        self.ledger.not_stored()
         self.consecutive_failures += 1
         logger.error("not stored after %d attempt(s) (%s): %s: %s", attempts, kind, url, redact_text(str(exc))[:500])
         if self.consecutive_failures == self.max_consecutive_failures:

@@ -24,6 +24,7 @@ from scrapy.http import Request, Response
 from scrapy.logformatter import LogFormatter
 from scrapy.utils.response import response_status_message
 
+from steppewatch.ledger import RunLedger
 from steppewatch.netguard import refusal
 
 
@@ -107,8 +108,8 @@ class NetGuardMiddleware:
 
     Only http(s) is fetched; a host that is, or resolves to, a loopback, private,
     link-local (169.254.169.254, cloud metadata), reserved or multicast address is
-    refused, redirects included (they come through here as new requests). Counted as
-    ``sw/refused/<why>``. ``NETGUARD_ALLOW_PRIVATE`` lifts the address check (tests that
+    refused, redirects included (they come through here as new requests). Counted in the
+    run ledger as refused, by why. ``NETGUARD_ALLOW_PRIVATE`` lifts the address check (tests that
     serve pages on 127.0.0.1 directly). A name that does not resolve here is let
     through: it fails to download or is resolved by the configured proxy. This check
     comes early, with a clear reason and a stat; the answer Twisted then connects to is
@@ -116,16 +117,16 @@ class NetGuardMiddleware:
     the two, DNS rebinding, is refused there).
     """
 
-    def __init__(self, allow_private: bool = False, dns_timeout: float = 5.0, stats: Any = None) -> None:
+    def __init__(self, allow_private: bool = False, dns_timeout: float = 5.0, ledger: RunLedger | None = None) -> None:
         self.allow_private = allow_private
         self.dns_timeout = dns_timeout
-        self.stats = stats
+        self.ledger = ledger
         self._cache: dict[str, list[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> NetGuardMiddleware:
         return cls(crawler.settings.getbool("NETGUARD_ALLOW_PRIVATE", False),
-                   crawler.settings.getfloat("NETGUARD_DNS_TIMEOUT", 5.0), crawler.stats)
+                   crawler.settings.getfloat("NETGUARD_DNS_TIMEOUT", 5.0), crawler.get_extension(RunLedger))
 
     async def process_request(self, request: Request) -> None:
         parts = urlsplit(request.url)
@@ -141,8 +142,8 @@ class NetGuardMiddleware:
                              f"refused {request.url}: {host} is a non-public address ({address}: {why})")
 
     def _refuse(self, why: str, message: str) -> None:
-        if self.stats is not None:
-            self.stats.inc_value(f"sw/refused/{why}")
+        if self.ledger is not None:
+            self.ledger.count_in("refused", why)
         raise IgnoreRequest(message)
 
     async def _addresses(self, host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -198,8 +199,10 @@ def network_error_without_traceback(record: logging.LogRecord) -> bool:
 
     Scrapy logs a robots.txt it could not download at ERROR with the whole traceback of a
     connection refused or a name that does not resolve; the message names the URL and the
-    error, and the site's source errors count it."""
+    error, and the site's source errors count it; it is logged as a WARNING."""
     if record.exc_info and record.exc_info[0] is not None and record.exc_info[0].__name__ in _NETWORK_ERRORS:
         record.exc_info = None
         record.exc_text = None
+        if record.levelno > logging.WARNING:  # a site offline is a warning; ERROR is for faults of ours
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True

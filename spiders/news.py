@@ -3,17 +3,19 @@
 Discovery requests (feeds, sitemaps, listings, date-addressed templates expanded over
 the window) yield article requests for links whose source dates fall in the window
 (widened by ``NEWS_DATE_SLACK`` because a feed's date and a page's own date differ
-by minutes). Article responses become ``FetchedPage`` items; extraction, the window
-decision and storage are item pipelines (``pipelines/items.py``). Everything
-counted goes to Scrapy stats under ``sw/``; per-source results under
-``sw/source/<url>/...`` feed the run summary.
+by minutes), what the source said of each in ``cb_kwargs``. An article response is
+extracted here (``pipelines/extract.py``, a pure function); a listing or search page
+found that way gives its article links as further requests, an article the run's window
+owns becomes an ``ArticleItem`` for the store pipeline (``pipelines/items.py``). Everything
+counted is recorded in the crawler's ``RunLedger`` (``steppewatch/ledger.py``), per
+source and by reason, which feeds the run summary.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,28 +26,27 @@ from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from pipelines.extract import discovery_links, extract_page
 from spiders.discovery import Entry, Parsed, parse_feed, parse_listing, parse_sitemap
 from spiders.resolver import refused_host
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.index import Index
-from steppewatch.models import Listed
+from steppewatch.ledger import RunLedger
+from steppewatch.models import Article, Listed, Rejection, RejectReason
+from steppewatch.redaction import redact_text
 from steppewatch.registry import Listing, Site, Source
 from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
 from steppewatch.windows import Window, WindowMode
 
 
 @dataclass
-class FetchedPage:
-    """An article candidate as downloaded: the input of the extraction pipeline."""
+class ArticleItem:
+    """An extracted article the run owns: the input of the store pipeline."""
 
-    site: str
-    url: str
-    status: int
-    content_type: str | None
-    body: bytes
-    listed: Listed | None
-    fetched_at: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    article: Article
+    raw: bytes
+    urls: list[str]  # every URL form the page was reached by, for URL dedup
+    listed: Listed | None = None  # what the source that listed the page said of it
 
 
 def failure_kind(failure: Failure) -> str:
@@ -142,6 +143,7 @@ class NewsSpider(scrapy.Spider):
         self.shard = shard
         self._queued: set[str] = set()
         self._sitemaps_read: set[str] = set()  # clean URLs of the sitemaps read in this run
+        self._ledger: RunLedger | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -162,12 +164,18 @@ class NewsSpider(scrapy.Spider):
         extension = self.crawler.get_extension(CrawlArchive)
         self.index = extension.index if extension is not None else None
 
-    # -- stats -----------------------------------------------------------------
-    def inc(self, key: str, count: int = 1) -> None:
-        self.crawler.stats.inc_value(f"sw/{key}", count)
-
-    def source_stat(self, url: str, key: str, value: Any) -> None:
-        self.crawler.stats.set_value(f"sw/source/{url}/{key}", value)
+    # -- the run ledger ------------------------------------------------------------
+    @property
+    def ledger(self) -> RunLedger:
+        """The crawler's ``RunLedger``; outside a crawl (callbacks called by a test), one of its own."""
+        if self._ledger is None:
+            try:
+                self._ledger = self.crawler.get_extension(RunLedger)
+            except RuntimeError:  # no extension manager: not crawling
+                pass
+            if self._ledger is None:
+                self._ledger = RunLedger(self.crawler.stats)
+        return self._ledger
 
     # -- discovery ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
@@ -177,7 +185,7 @@ class NewsSpider(scrapy.Spider):
                 template = url
                 if isinstance(source, Listing):
                     url = source.page_urls(template)[0]
-                self.source_stat(url, "kind", kind)
+                self.ledger.source(url, kind)
                 yield self._source_request(url, kind, source, page=0, period=period, template=template)
 
     def _source_request(self, url: str, kind: str, source: Source, page: int,
@@ -194,22 +202,18 @@ class NewsSpider(scrapy.Spider):
         )
 
     def _record_source(self, response: Response, parsed: Parsed) -> None:
-        url = response.meta["sw_source_url"]
-        self.source_stat(url, "status", response.status)
-        self.source_stat(url, "content_type", response.headers.get("Content-Type", b"").decode("latin-1"))
-        self.source_stat(url, "format", parsed.kind)
-        self.crawler.stats.inc_value(f"sw/source/{url}/items", len(parsed.entries) + len(parsed.children))
-        if parsed.error:
-            self.source_stat(url, "error", parsed.error)
-            self.inc(f"source_errors/{'html_not_feed' if parsed.kind == 'html' else 'invalid'}")
-        else:
-            self.inc("sources_ok")
+        self.ledger.source_read(
+            response.meta["sw_source_url"], response.status,
+            response.headers.get("Content-Type", b"").decode("latin-1"), parsed.kind,
+            len(parsed.entries) + len(parsed.children), parsed.error,
+            "html_not_feed" if parsed.kind == "html" else "invalid")
 
     def _in_window(self, entry: Entry) -> bool:
         return self.window.reads(entry.published, entry.has_time)
 
     def _article_requests(self, response: Response, entries: list[Entry]) -> list[Request]:
-        return list(self._iter_article_requests(response, entries))
+        meta = response.meta
+        return list(self._iter_article_requests(meta["sw_kind"], meta["sw_source_url"], meta.get("sw_period"), entries))
 
     def _skip_reason(self, url: str) -> str | None:
         """Why the index says not to fetch a URL ('already_stored', 'rejected_recently': not
@@ -219,77 +223,74 @@ class NewsSpider(scrapy.Spider):
         try:
             return self.index.skip_reason(url, reprocess=self.reprocess)
         except Exception as exc:  # an index outage must not lose the rest of a sitemap
-            self.inc("index_lookup_errors")
+            self.ledger.count("index_lookup_errors")
             self.logger.warning("index lookup failed, fetching %s: %s", url, type(exc).__name__)
             return None
 
-    def _iter_article_requests(self, response: Response, entries: list[Entry]) -> Iterator[Request]:
+    def _iter_article_requests(self, kind: str, source_url: str, period: tuple[Any, Any] | None,
+                               entries: list[Entry]) -> Iterator[Request]:
         """Requests for the listed articles worth fetching, made as Scrapy takes them.
 
         Lazily: a sitemap of 10,000 URLs then holds 10,000 small entries rather than
         10,000 requests until the scheduler has queued them all (on disk).
 
-        Every entry not requested is counted under ``sw/skipped/<reason>``; an entry whose
-        date no window can use keeps its URL (``sw/undated/bad_date``); an exception on one
+        Every entry not requested is counted as skipped by reason; an entry whose date no
+        window can use keeps its URL (counted undated, ``bad_date``); an exception on one
         entry is a counted error of the source, and the rest of the source is still read.
         """
-        kind = response.meta["sw_kind"]
-        source_url = response.meta["sw_source_url"]
-        period = response.meta.get("sw_period")
         # Scrapy's UrlLengthMiddleware drops a longer request with no more than an INFO line (0: off)
         max_length = self.crawler.settings.getint("URLLENGTH_LIMIT")
         for entry in entries:
             try:
                 if not is_http_url(entry.url):
-                    self.inc("skipped/not_http")
+                    self.ledger.skipped("not_http")
                     continue
                 if not in_domains(entry.url, self.allowed_domains):
-                    self.inc("skipped/offsite")
+                    self.ledger.skipped("offsite")
                     continue
                 founded = self.site.founded
                 if founded and entry.published is not None and entry.published.date() < founded:
-                    self.inc("undated/before_founding")  # a placeholder date: the page will say
+                    self.ledger.undated("before_founding")  # a placeholder date: the page will say
                     entry = Entry(entry.url, None, True, entry.title)
                 try:  # steppewatch.dates refuses 9999-12-31; a parser that does not may overflow here
                     in_window = self._in_window(entry)
                 except (OverflowError, ValueError, TypeError):
                     # 9999-12-31 and the like: the entry loses its date, not its URL
-                    self.inc("undated/bad_date")
+                    self.ledger.undated("bad_date")
                     entry = Entry(entry.url, None, True, entry.title)
                     in_window = True
                 if not in_window:
-                    self.inc("skipped/source_date_out_of_window")
+                    self.ledger.skipped("source_date_out_of_window")
                     continue
                 try:
                     url = clean_url(strip_amp(entry.url, self.allowed_domains))
                 except ValueError:  # a port out of range, a broken IPv6 address: nothing to request
-                    self.inc("skipped/bad_url")
+                    self.ledger.skipped("bad_url")
                     continue
                 if max_length and len(url) > max_length:
-                    self.inc("skipped/url_too_long")
+                    self.ledger.skipped("url_too_long")
                     continue
                 if url in self._queued:
-                    self.inc("skipped/already_queued")
+                    self.ledger.skipped("already_queued")
                     continue
                 self._queued.add(url)
                 if self.shard[1] > 1 and shard_of(url, self.shard[1]) != self.shard[0]:
-                    self.inc("skipped/other_shard")  # another crawl process of this run fetches it
+                    self.ledger.skipped("other_shard")  # another crawl process of this run fetches it
                     continue
                 skip = self._skip_reason(url) if self.index is not None else None
                 if skip is not None:
-                    self.inc(f"skipped/{skip}")
+                    self.ledger.skipped(skip)
                     continue
                 published = entry.published
                 if published is None and period is not None:
                     published = datetime.combine(period[0], datetime.min.time(), tzinfo=self.site.tz)
                 listed = Listed(kind, source_url, published, entry.title)
                 request = Request(url, callback=self.parse_article, errback=self.article_failed,
-                                  meta={"sw_listed": listed, "sw_source_url": source_url})
+                                  cb_kwargs={"listed": listed, "source_url": source_url})
             except Exception:  # one entry must not lose the rest of its source, nor go uncounted
-                self.source_failed(Failure(), response)
+                self.source_read_failed(source_url, Failure())
                 continue
-            self.inc("discovered")
-            self.crawler.stats.inc_value(f"sw/source/{source_url}/discovered")
+            self.ledger.discovered(source_url)
             yield request
 
     def parse_feed(self, response: Response) -> list[Request]:
@@ -320,26 +321,26 @@ class NewsSpider(scrapy.Spider):
             over_cap = 0
             for child in parsed.children:
                 if not in_domains(child.url, self.allowed_domains):
-                    self.inc("skipped/offsite")
+                    self.ledger.skipped("offsite")
                     continue
                 try:
                     if child.published is not None and child.published + timedelta(days=1) < self.window.lo:
-                        self.inc("skipped/child_sitemap_unchanged")
+                        self.ledger.skipped("child_sitemap_unchanged")
                         continue
                 except (OverflowError, ValueError, TypeError):  # 9999-12-31: read it as if undated
-                    self.inc("undated/bad_date")
+                    self.ledger.undated("bad_date")
                 try:
                     key = clean_url(child.url)
                 except ValueError:  # a port out of range, a broken IPv6 address
-                    self.inc("skipped/bad_url")
+                    self.ledger.skipped("bad_url")
                     continue
                 if key in read:
-                    self.inc("skipped/sitemap_already_read")
+                    self.ledger.skipped("sitemap_already_read")
                     continue
                 request = self._source_request(child.url, "sitemap", response.meta["sw_source"],
                                                0, response.meta.get("sw_period"))
                 if max_length and len(request.url) > max_length:
-                    self.inc("skipped/url_too_long")
+                    self.ledger.skipped("url_too_long")
                     continue
                 if len(children) >= self.max_child_sitemaps:
                     over_cap += 1
@@ -347,16 +348,17 @@ class NewsSpider(scrapy.Spider):
                 read.add(key)
                 children.append(request)
             if over_cap:
-                self.inc("skipped/child_sitemaps_over_cap", over_cap)
+                self.ledger.skipped("child_sitemaps_over_cap", over_cap)
                 self.logger.warning("sitemap %s lists %d child sitemaps to read, over NEWS_MAX_CHILD_SITEMAPS=%d:"
                                     " %d left out", source_url, len(children) + over_cap, self.max_child_sitemaps,
                                     over_cap)
             for request in children:
-                self.source_stat(request.meta["sw_source_url"], "kind", "sitemap")
+                self.ledger.source(request.meta["sw_source_url"], "sitemap")
                 yield request
-            yield from self._iter_article_requests(response, parsed.entries)
+            yield from self._iter_article_requests("sitemap", source_url, response.meta.get("sw_period"),
+                                                   parsed.entries)
         except Exception:  # counted as the source's error, not lost in Scrapy's log
-            self.source_failed(Failure(), response)
+            self.source_read_failed(source_url, Failure())
 
     def parse_listing(self, response: Response) -> list[Request]:
         source: Listing = response.meta["sw_source"]
@@ -376,65 +378,97 @@ class NewsSpider(scrapy.Spider):
             else:
                 next_url = parsed.next_pages[0] if parsed.next_pages else None
             if next_url and in_domains(next_url, self.allowed_domains):
-                self.source_stat(next_url, "kind", "listing")
+                self.ledger.source(next_url, "listing")
                 out.append(self._source_request(next_url, "listing", source, page + 1,
                                                 response.meta.get("sw_period"), template))
         return out
 
-    def follow_discovery_page(self, page: FetchedPage, links: list[str]) -> list[Request]:
+    def _follow_discovery_page(self, url: str, links: list[str]) -> Iterator[Request]:
         """Article links found on a page that turned out to be a listing, search or tag page."""
-        self.source_stat(page.url, "kind", "discovered_listing")
-        fake = _MetaResponse(page.url, {"sw_kind": "listing", "sw_source_url": page.url, "sw_period": None})
-        return self._article_requests(fake, [Entry(u, None) for u in links])  # type: ignore[arg-type]
+        self.ledger.source(url, "discovered_listing")
+        return self._iter_article_requests("listing", url, None, [Entry(u, None) for u in links])
 
     # -- articles ------------------------------------------------------------------
-    def parse_article(self, response: Response) -> FetchedPage:
-        self.inc("fetched")
-        self.crawler.stats.inc_value(f"sw/source/{response.meta['sw_source_url']}/fetched")
-        return FetchedPage(
-            site=self.site.id,
-            url=response.url,
-            status=response.status,
-            content_type=response.headers.get("Content-Type", b"").decode("latin-1") or None,
-            body=response.body,
-            listed=response.meta.get("sw_listed"),
-            fetched_at=datetime.now(UTC).isoformat(),
-            # every URL that led here (redirect sources included) is remembered for URL dedup
-            meta={"urls": [*response.meta.get("redirect_urls", []),
-                           response.request.url if response.request else response.url]},
-        )
+    def parse_article(self, response: Response, listed: Listed | None = None,
+                      source_url: str | None = None) -> Iterator[ArticleItem | Request]:
+        """Extract the page (``pipelines/extract.py``, pure); keep it if the run owns it.
 
-    def source_failed(self, failure: Failure, response: Response | None = None) -> None:
-        """A source that could not be fetched (the errback) or, given its ``response``, an
-        exception while reading it: counted ``source_errors/exception_<type>``, the source's
-        error, logged with its traceback."""
-        if response is not None:
-            url = response.meta["sw_source_url"]
-            kind = f"exception_{type(failure.value).__name__}"
-            self.inc(f"source_errors/{kind}")
-            self.source_stat(url, "error", f"{kind}: {failure.value}"[:200])
-            self.logger.error("source %s: %s while reading it", url, kind, exc_info=failure.value)
+        A page extraction rejects is remembered in the index (not fetched again until a
+        re-check is due); a listing, search or tag page is not, and the article links on
+        it are followed instead. An article is handed to the store pipeline as an
+        ``ArticleItem`` only if the run's window owns it.
+        """
+        self.ledger.fetched(source_url)
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
+        fetched_at = datetime.now(UTC)
+        # every URL that led here (redirect sources included) is remembered for URL dedup
+        urls = [*response.meta.get("redirect_urls", []), response.request.url if response.request else response.url]
+        result = extract_page(response.body, response.url, self.site, status=response.status,
+                              content_type=content_type, listed=listed, fetched_at=fetched_at)
+        if isinstance(result, Rejection):
+            self.ledger.rejected(result.reason.value, listed.source_url if listed else None)
+            discovery = result.reason in (RejectReason.LISTING, RejectReason.SEARCH)
+            self._remember_rejection([response.url, *urls], result.reason.value, discovery)
+            self.logger.debug("not an article (%s: %s): %s", result.reason.value, result.detail, response.url)
+            if discovery:
+                yield from self._follow_discovery_page(
+                    response.url, discovery_links(response.body, response.url, self.site, content_type))
             return
+        self.ledger.count_in("date_source", result.date_source)
+        if result.date_source == getattr(listed, "source_kind", None) and any("T" in d for d in result.page_dates):
+            # the page gave a time without an offset, whole hours off its source's explicit one
+            self.ledger.count_in("dates", "page_time_overruled")
+        if not self._owns(result, listed, fetched_at):
+            self.ledger.out_of_window()
+            self.logger.debug("published %s, outside the window: %s", result.published, result.url)
+            return
+        yield ArticleItem(result, response.body, urls, listed)
+
+    def _owns(self, article: Article, listed: Listed | None, fetched_at: datetime) -> bool:
+        """Whether the run owns the article (steppewatch/windows.py: a discover run every one
+        it fetched, a backfill those dated in its window, by their own or their source's date)."""
+        when = article.published_dt
+        listed_when = listed.published if listed is not None else None
+        fetched = datetime.fromisoformat(article.fetched_at) if article.fetched_at else fetched_at
+        if not self.window.owns(when, listed_when, fetched, day_only=article.date_source == "page_day"):
+            return False
+        if when is None:
+            article.date_source = "fetched"  # undated everywhere: found by a run that owns it
+        return True
+
+    def _remember_rejection(self, forms: list[str], reason: str, discovery: bool) -> None:
+        """Remembered, so the next runs do not fetch it until a re-check is due; a listing or
+        search page is not: it is fetched every run for its new links. Failing to remember
+        costs a fetch next run, nothing more."""
+        if self.index is None:
+            return
+        try:
+            if discovery:
+                self.index.forget_rejection(forms)
+            else:
+                self.index.remember_rejection(forms, self.site.id, reason)
+        except Exception as exc:
+            self.ledger.count("rejections_not_remembered")
+            self.logger.warning("rejection of %s not remembered: %s", forms[0], redact_text(str(exc))[:300])
+
+    def source_failed(self, failure: Failure) -> None:
+        """A source that could not be fetched (the errback): its error, by kind, in one line."""
         request = failure.request  # type: ignore[attr-defined]
         url = request.meta["sw_source_url"]
         kind = failure_kind(failure)
-        self.inc(f"source_errors/{kind}")
-        self.source_stat(url, "error", kind)
-        if isinstance(failure.value, HttpError):
-            self.source_stat(url, "status", failure.value.response.status)
+        status = failure.value.response.status if isinstance(failure.value, HttpError) else None
+        self.ledger.source_failed(url, kind, status=status)
         self.logger.warning("source %s failed: %s", url, kind)
+
+    def source_read_failed(self, url: str, failure: Failure) -> None:
+        """An exception while reading a fetched source: counted ``exception_<type>``, the
+        source's error, logged with its traceback (a bug of ours, not the site's fault)."""
+        kind = f"exception_{type(failure.value).__name__}"
+        self.ledger.source_failed(url, kind, f"{kind}: {failure.value}"[:200])
+        self.logger.error("source %s: %s while reading it", url, kind, exc_info=failure.value)
 
     def article_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         kind = failure_kind(failure)
-        self.inc(f"errors/{kind}")
-        source = request.meta.get("sw_source_url")
-        self.crawler.stats.inc_value(f"sw/source/{source}/errors")
-        self.crawler.stats.inc_value(f"sw/source/{source}/error:{kind}")
+        self.ledger.article_failed(request.cb_kwargs.get("source_url"), kind)
         self.logger.info("article %s failed: %s", request.url, kind)
-
-
-@dataclass
-class _MetaResponse:
-    url: str
-    meta: dict[str, Any]

@@ -124,6 +124,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
         overrides["NEWS_REPROCESS"] = True
     if args.mode:
         overrides["NEWS_WINDOW_MODE"] = args.mode
+    if args.progress or sys.stderr.isatty():
+        overrides.setdefault("PROGRESS_ENABLED", True)
     if args.processes > 1:
         from steppewatch.crawl import run_crawl_parallel
 
@@ -165,26 +167,51 @@ def _store_errors(summary: dict[str, Any]) -> dict[str, int]:
 
 
 def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
+    """The run summary: JSON, or tables an operator reads: per site its verdict, counts,
+    errors by kind and skips by reason; the failing sources; the run's verdict."""
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
         return
     print(f"\nrun {summary['run_id']}  window [{summary['since']}, {summary['until']})")
     rows = []
     for site, s in summary["sites"].items():
-        rejected = ", ".join(f"{k}={v}" for k, v in sorted(s["rejected"].items())) or "-"
-        errors = ", ".join(f"{k}={v}" for k, v in sorted({**s["errors"], **s["source_errors"]}.items())) or "-"
-        rows.append((site, s["discovered"], s["fetched"], s["stored"], s["out_of_window"], rejected, errors))
-    _table(("site", "discovered", "fetched", "stored", "out of window", "rejected", "errors"), rows)
-    print("\nsources:")
+        rows.append((site, s.get("found", "-"), s["discovered"], s["fetched"], s["stored"],
+                     _counts({**s["errors"], **s["source_errors"]}), _counts(_skips(s))))
+    _table(("site", "found", "requested", "fetched", "stored", "errors", "skipped"), rows)
+    print("\nverdicts:")
+    width = max((len(site) for site in summary["sites"]), default=0)
     for site, s in summary["sites"].items():
-        for src in s["sources"]:
-            state = src["error"] or "ok"
+        print(f"  {site:<{width}}  {s.get('verdict', '')}")
+    failing = [(site, src) for site, s in summary["sites"].items() for src in s["sources"]
+               if src["error"] or src["errors"]]
+    if failing:
+        print("\nsources with errors:")
+        for site, src in failing:
+            state = src["error"] or _counts(src.get("error_kinds") or {})
             print(f"  {site:<18} {src['kind']:<8} {str(src['status'] or '-'):<4} items={src['items']:<4} "
-                  f"stored={src['stored']:<3} {state:<36} {src['url']}")
+                  f"{state:<36} {src['url']}")
     t = summary["totals"]
-    print(f"\ntotal: discovered {t['discovered']}, fetched {t['fetched']}, stored {t['stored']}, "
-          f"out of window {t['out_of_window']}, rejected {sum(t['rejected'].values())}, "
-          f"errors {sum(t['errors'].values())}; store: {summary['store']}")
+    errors = {**t["errors"], **{f"source {k}": v for k, v in t["source_errors"].items()}}
+    print(f"\ntotal: found {t.get('found', '-')}, fetched {t['fetched']}, stored {t['stored']}, "
+          f"errors {sum(errors.values())}{' (' + _counts(errors) + ')' if errors else ''}, "
+          f"skipped {sum(t['skipped'].values()) + t['out_of_window'] + sum(t['rejected'].values())}"
+          f"{' (' + _counts(_skips(t)) + ')' if _skips(t) else ''}; store: {summary['store']}")
+    if t.get("verdict"):
+        print(f"verdict: {t['verdict']}")
+
+
+def _skips(s: dict[str, Any]) -> dict[str, int]:
+    """Every URL found and not stored as new, by reason: index skips, the window, rejections."""
+    out = dict(s["skipped"])
+    if s["out_of_window"]:
+        out["out_of_window"] = out.get("out_of_window", 0) + s["out_of_window"]
+    for reason, n in s["rejected"].items():
+        out[f"rejected_{reason}"] = n
+    return out
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
 
 
 # -- demo ------------------------------------------------------------------------
@@ -579,7 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs): store every new URL found, reading sources back NEWS_LOOKBACK_HOURS")
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="crawl in N processes (articles sharded by URL) to use N cores; one run, one manifest")
-    p.add_argument("--run-id", help=argparse.SUPPRESS)  # set by --processes for its shard processes
+    p.add_argument("--run-id", help=argparse.SUPPRESS)
+    p.add_argument("--progress", action="store_true",
+                   help="a progress line on stderr every PROGRESS_INTERVAL seconds (default on a terminal)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_crawl)
 

@@ -1,32 +1,33 @@
-"""Run crawls: Scrapy settings, one crawler per site in one process, and the run summary.
+"""Run crawls: Scrapy settings, one crawler per site in one or N processes, the run summary.
 
-The CLI (``steppewatch crawl``) calls ``run_crawl``; Airflow runs that CLI in a
-subprocess so each crawl gets its own Twisted reactor. The summary is built from each
-crawler's stats (``sw/`` keys written by the spider and pipelines).
+The CLI (``steppewatch crawl``) calls ``run_crawl`` (or ``run_crawl_parallel``); Airflow
+runs that CLI in a subprocess so each crawl gets its own Twisted reactor. Every crawler
+records into its ``RunLedger`` (``steppewatch/ledger.py``); a crawl process returns the
+ledgers, and ``finish_run`` (the same for one process or N) merges them into the run's
+summary, with a verdict per site and for the run, and writes the run's manifest.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from steppewatch.archive import put_manifest
 from steppewatch.config import Config
 from steppewatch.layout import site_of_key
+from steppewatch.ledger import RunLedger
 from steppewatch.redaction import redact, redact_text
 from steppewatch.registry import Site
 from steppewatch.store import Store, check_store, open_store
 
+# extraction and the window's decision are the spider's (spiders/news.py); storing is this
 PIPELINES = {
-    "pipelines.items.ExtractPipeline": 100,
-    "pipelines.items.WindowPipeline": 200,
     "pipelines.items.StorePipeline": 300,
 }
 
@@ -55,6 +56,9 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "RETRY_ENABLED": True,
         "RETRY_TIMES": 3,
         "RETRY_HTTP_CODES": [429, 500, 502, 503, 504, 522, 524, 408],
+        # the errback that receives the failure logs it once (a source: WARNING, an
+        # article: INFO), counted by kind; Scrapy's own give-up line would double it at ERROR
+        "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",
         "RETRY_BACKOFF_BASE": 1.0,
         "RETRY_BACKOFF_MAX": 60.0,
         "COOKIES_ENABLED": False,
@@ -80,7 +84,14 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
         "STORE_MAX_CONSECUTIVE_FAILURES": 5,
         "ITEM_PIPELINES": dict(PIPELINES),
         # the archive (index + store) shared by the spider and the pipelines
-        "EXTENSIONS": {"steppewatch.crawl_archive.CrawlArchive": 100},
+        # the run ledger (what every component counts, per source, and the keys written) and
+        # the archive (index + store) shared by the spider and the pipelines
+        "EXTENSIONS": {"steppewatch.ledger.RunLedger": 50, "steppewatch.crawl_archive.CrawlArchive": 100,
+                       "steppewatch.progress.CrawlProgress": 200},
+        # one progress line every PROGRESS_INTERVAL seconds for all the crawlers of a process
+        # (the CLI turns it on on a terminal or with --progress)
+        "PROGRESS_ENABLED": False,
+        "PROGRESS_INTERVAL": 10.0,
         "STORE_URI": config.store,
         "INDEX_URL": config.index,
         "DEDUP_ENABLED": True,
@@ -118,53 +129,99 @@ def run_crawl(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Crawl the sites over [since, until) in this process; return the run summary."""
-    from scrapy.crawler import CrawlerProcess
+    started = datetime.now(UTC)
+    check_archive(config, scrapy_settings(config, overrides))
+    with tempfile.TemporaryDirectory(prefix="steppewatch-keys-") as keys_dir:
+        result = crawl_in_process(sites, since, until, config, overrides, keys_dir)
+        return finish_run(config, sites, since, until, started, [result], run_id=run_id)
+
+
+def check_archive(config: Config, settings: dict[str, Any]) -> None:
+    """Before fetching anything, the store and the index answer: a rerun then starts clean."""
     from scrapy.settings import Settings
 
-    from spiders.news import NewsSpider
-
-    started = datetime.now(UTC)
-    settings = scrapy_settings(config, overrides)
-    check_store(open_store(config.store))  # before fetching anything: a rerun then starts clean
+    check_store(open_store(config.store))
     if Settings(settings).getbool("DEDUP_ENABLED"):
         from steppewatch.index import check_index
 
         check_index(config.index, open_store(config.store))  # reachable, and this store's (not another's)
+
+
+@dataclass
+class SiteResult:
+    """One crawler's results: its ledger and Scrapy's own stats (HTTP statuses, retries)."""
+
+    ledger: RunLedger
+    stats: dict[str, Any]
+
+
+@dataclass
+class CrawlResult:
+    """What one crawl process hands back to the run: per site id, its results."""
+
+    sites: dict[str, SiteResult] = field(default_factory=dict)
+
+
+def crawl_in_process(
+    sites: list[Site],
+    since: datetime,
+    until: datetime,
+    config: Config,
+    overrides: dict[str, Any] | None = None,
+    keys_dir: str | None = None,
+) -> CrawlResult:
+    """One crawler per site in this process's reactor; their ledgers, not a manifest.
+
+    Each ledger writes its store keys to a file in ``keys_dir`` (the caller's, read by
+    ``finish_run``), so they are not held in memory while the crawl runs.
+    """
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from spiders.news import NewsSpider
+    from steppewatch.progress import ProgressBoard
+
+    settings = scrapy_settings(config, overrides)
+    if len(sites) > 1:
+        # the run summary and the progress line say, once, what every crawler's stats dump
+        # and per-minute LogStats line would repeat for each site
+        settings.setdefault("STATS_DUMP", False)
+        settings.setdefault("LOGSTATS_INTERVAL", 0)
+    if Settings(settings).getbool("PROGRESS_ENABLED"):
+        shard = settings.get("NEWS_SHARD")
+        settings["PROGRESS_BOARD"] = ProgressBoard(Settings(settings).getfloat("PROGRESS_INTERVAL"),
+                                                   label=f"[shard {shard}] " if shard else "")
     process = CrawlerProcess(settings)
     quiet_robots_errors()
+    if len(sites) > 1 and str(settings.get("LOG_LEVEL", "INFO")).upper() != "DEBUG":
+        quiet_crawler_setup_logs()
     crawlers = []
     # A backfill discovers tens of thousands of articles at once (sitemaps list them all):
     # queue their requests on disk (Scrapy's JOBDIR queues), one directory per crawler,
-    # and log the keys written to a file per crawler, so memory stays flat however long
-    # the window.
+    # so memory stays flat however long the window.
     work = tempfile.mkdtemp(prefix="steppewatch-run-")
     try:
         for site in sites:
             crawler = process.create_crawler(NewsSpider)
             if settings.get("NEWS_DISK_QUEUES"):
                 crawler.settings.set("JOBDIR", os.path.join(work, site.id))
-            crawler.settings.set("STORE_KEYS_LOG", os.path.join(work, f"{site.id}.keys"))
+            if keys_dir is not None:
+                shard = str(settings.get("NEWS_SHARD") or "0/1").replace("/", "of")
+                crawler.settings.set("LEDGER_KEYS_FILE", os.path.join(keys_dir, f"{site.id}.{shard}.keys"))
             crawlers.append((site, crawler))
             process.crawl(crawler, site=site, since=since, until=until)
         process.start()
-        written, deleted = read_keys_logs(os.path.join(work, f"{site.id}.keys") for site in sites)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    per_site = {site.id: summarize_stats(crawler.stats.get_stats()) for site, crawler in crawlers}
-    count_site_keys(per_site, written, deleted)
-    summary = {
-        "run_id": run_id or new_run_id(started),
-        "since": since.isoformat(),
-        "until": until.isoformat(),
-        "started": started.isoformat(),
-        "finished": datetime.now(UTC).isoformat(),
-        "store": redact(config.store),
-        "index": redact(config.index),
-        "sites": per_site,
-        "totals": _totals(per_site),
-    }
-    write_manifest(open_store(config.store), summary, written, deleted)
-    return summary
+    result = CrawlResult()
+    for site, crawler in crawlers:
+        try:
+            ledger = crawler.get_extension(RunLedger) or RunLedger()
+        except RuntimeError:  # the crawler failed before its extensions were made
+            ledger = RunLedger()
+        ledger.close()
+        result.sites[site.id] = SiteResult(ledger, dict(crawler.stats.get_stats()))
+    return result
 
 
 def interrupted_sites(summary: dict[str, Any]) -> list[str]:
@@ -173,7 +230,8 @@ def interrupted_sites(summary: dict[str, Any]) -> list[str]:
     Scrapy stops every crawler gracefully on the first signal and records the finish reason
     ``shutdown``: what was stored stays stored, the rest of the window was never fetched.
     """
-    return sorted(site for site, s in summary["sites"].items() if s.get("finish_reason") == "shutdown")
+    return sorted(site for site, s in summary["sites"].items()
+                  if "shutdown" in str(s.get("finish_reason") or "").split(","))
 
 
 def quiet_robots_errors() -> None:
@@ -187,26 +245,19 @@ def quiet_robots_errors() -> None:
         robots.addFilter(network_error_without_traceback)
 
 
-def read_keys_logs(paths: Iterable[str]) -> tuple[set[str], set[str]]:
-    """The keys a run wrote (and still holds) and deleted, from the store pipeline's logs."""
-    written: set[str] = set()
-    deleted: set[str] = set()
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    key = line[1:].rstrip("\n")
-                    (written if line[0] == "+" else deleted).add(key)
-        except FileNotFoundError:  # the crawler stored nothing
-            continue
-    return written - deleted, deleted
+# what Scrapy logs at INFO for each crawler it sets up and closes (its settings, middlewares,
+# extensions, "Spider opened"): with one crawler per site, 20 lines times every site
+CRAWLER_SETUP_LOGGERS = ("scrapy.middleware", "scrapy.addons", "scrapy.crawler", "scrapy.core.engine")
 
 
-def count_site_keys(per_site: dict[str, dict[str, Any]], written: set[str], deleted: set[str]) -> None:
-    """Per site, the keys under its prefix (``…/site=<id>/…``) the run wrote and deleted."""
-    for site, summary in per_site.items():
-        summary["keys_written"] = sum(1 for k in written if site_of_key(k) == site)
-        summary["keys_deleted"] = sum(1 for k in deleted if site_of_key(k) == site)
+def quiet_crawler_setup_logs() -> None:
+    """Scrapy's per-crawler set-up lines at WARNING and above only (a crawl of many sites)."""
+    import logging
+
+    for name in CRAWLER_SETUP_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 def new_run_id(started: datetime | None = None) -> str:
@@ -226,108 +277,107 @@ def run_crawl_parallel(
     A Scrapy process is single-threaded and extraction and dedup are CPU-bound, so each
     process fetches the articles whose URL hashes to its shard (``NEWS_SHARD``); every
     process reads the same feeds and sitemaps. They share the store and the index (whose
-    unique rows arbitrate any race), and their summaries merge into one run with one
-    manifest, as if one process had crawled.
+    unique rows arbitrate any race). Each process (its own reactor: spawned, not forked)
+    returns its ledgers to this one, and ``finish_run`` makes one run with one manifest of
+    them, as if one process had crawled.
     """
+    import multiprocessing
+    import os
     import signal
-    import subprocess
-    import sys
-    from dataclasses import replace
-
-    from steppewatch.errors import ExitCode
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     started = datetime.now(UTC)
-    check_store(open_store(config.store))
-    from steppewatch.index import check_index
+    check_archive(config, scrapy_settings(config, overrides))
+    shards = [f"{k}/{processes}" for k in range(processes)]
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="steppewatch-keys-") as keys_dir, \
+            ProcessPoolExecutor(processes, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(crawl_in_process, sites, since, until, config,
+                               {**(overrides or {}), "NEWS_SHARD": shard}, keys_dir) for shard in shards]
 
-    check_index(config.index, open_store(config.store))
-    run_id = new_run_id(started)
-    settings = {**config.scrapy, **(overrides or {})}
-    env = replace(config, scrapy=settings).to_env()
-    children = []
-    for k in range(processes):
-        args = [sys.executable, "-m", "steppewatch.cli", "crawl", *(s.id for s in sites),
-                "--since", since.isoformat(), "--until", until.isoformat(), "--json",
-                "--set", f"NEWS_SHARD={k}/{processes}", "--run-id", f"{run_id}.{k}"]
-        children.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True))
-    parts = []
-    stopped = False
+        def pass_on(signum: int, _frame: object) -> None:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signum)
 
-    def pass_on(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        # the shards stop gracefully with this process (their sites end ``shutdown``, merged by
+        # finish_run): a SIGTERM is passed on; a terminal's Ctrl-C reaches them itself (one
+        # process group), so this process only waits for them, since a second SIGINT would
+        # make Scrapy stop them at once
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, pass_on),
+                    signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
+        try:
+            results = [future.result() for future in futures]
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"a crawl process of the run died: {exc}") from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return finish_run(config, sites, since, until, started, results, shards=shards)
 
-    # the shards stop gracefully with this process (exit 5 each, merged below): a SIGTERM is
-    # passed on; a terminal's Ctrl-C reaches them itself (one process group), so this process
-    # only waits for them, since a second SIGINT would make Scrapy stop them at once
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, pass_on),
-                signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
-    try:
-        for child in children:
-            out, _ = child.communicate()
-            if child.returncode not in (ExitCode.OK, ExitCode.SOURCES_FAILED, ExitCode.INCOMPLETE):
-                raise RuntimeError(f"crawl process {child.args[-1]} exited {child.returncode}")
-            stopped = stopped or child.returncode == ExitCode.INCOMPLETE
-            parts.append(json.loads(out))
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    store = open_store(config.store)
+
+def finish_run(
+    config: Config,
+    sites: list[Site],
+    since: datetime,
+    until: datetime,
+    started: datetime,
+    results: list[CrawlResult],
+    run_id: str | None = None,
+    shards: list[str] | None = None,
+) -> dict[str, Any]:
+    """The run's summary and manifest from what its one or N crawl processes returned.
+
+    Each site's ledgers (one per process) merge into one; the keys written and deleted
+    are those of every ledger; the manifest is written once, here.
+    """
+    per_site: dict[str, dict[str, Any]] = {}
     written: set[str] = set()
     deleted: set[str] = set()
-    for part in parts:  # each shard's manifest lists its keys
-        shard = json.loads(store.get(part["manifest"]))
-        written |= set(shard["keys_written"])
-        deleted |= set(shard["keys_deleted"])
+    for site in sites:
+        parts = [r.sites[site.id] for r in results if site.id in r.sites]
+        ledger = RunLedger.merged([p.ledger for p in parts])
+        per_site[site.id] = ledger.site_summary(merge_scrapy_stats([p.stats for p in parts]))
+        site_written, site_deleted = ledger.held_keys()
+        written |= site_written
+        deleted |= site_deleted
     written -= deleted
-    per_site = {site.id: merge_site_summaries([p["sites"][site.id] for p in parts]) for site in sites}
-    for site in sites:  # a site a signal stopped in any shard is incomplete (``interrupted_sites``)
-        if stopped and any(p["sites"][site.id].get("finish_reason") == "shutdown" for p in parts):
-            per_site[site.id]["finish_reason"] = "shutdown"
     count_site_keys(per_site, written, deleted)
-    summary = {
-        "run_id": run_id, "since": since.isoformat(), "until": until.isoformat(),
-        "started": started.isoformat(), "finished": datetime.now(UTC).isoformat(),
-        "store": redact(config.store), "index": redact(config.index), "processes": processes,
-        "shard_runs": [p["run_id"] for p in parts], "sites": per_site, "totals": _totals(per_site),
+    summary: dict[str, Any] = {
+        "run_id": run_id or new_run_id(started),
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "store": redact(config.store),
+        "index": redact(config.index),
     }
-    write_manifest(store, summary, written, deleted)
+    if shards:
+        summary["processes"] = len(shards)
+        summary["shards"] = shards
+    summary["sites"] = per_site
+    summary["totals"] = _totals(per_site)
+    write_manifest(open_store(config.store), summary, written, deleted)
     return summary
 
 
-def merge_site_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One site's summary from its shards: counts add up, sources are read by every shard."""
+def merge_scrapy_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scrapy's stats of one site's crawlers: counts add up, the finish reasons are joined."""
     out: dict[str, Any] = {}
-    for part in parts:
-        for key, value in part.items():
-            if key in ("sources", "keys_written", "keys_deleted"):  # recounted from the merged keys
-                continue
-            elif isinstance(value, bool):
-                out[key] = out.get(key, True) and value
-            elif isinstance(value, (int, float)):
+    for stats in parts:
+        for key, value in stats.items():
+            if key.startswith(("downloader/response_status_count/", "retry/")) and isinstance(value, (int, float)):
                 out[key] = out.get(key, 0) + value
-            elif isinstance(value, dict):
-                merged = out.setdefault(key, {})
-                for sub, n in value.items():
-                    merged[sub] = merged.get(sub, 0) + n if isinstance(n, (int, float)) else n
-    sources: dict[str, dict[str, Any]] = {}
-    for part in parts:
-        for src in part.get("sources", []):
-            seen = sources.get(src["url"])
-            if seen is None:
-                sources[src["url"]] = dict(src)
-                continue
-            for field in ("discovered", "fetched", "stored", "rejected", "errors"):  # split between shards
-                seen[field] = (seen.get(field) or 0) + (src.get(field) or 0)
-            for field in ("error_kinds", "rejected_kinds"):
-                merged = dict(seen.get(field) or {})
-                for kind, n in (src.get(field) or {}).items():
-                    merged[kind] = merged.get(kind, 0) + n
-                seen[field] = merged
-            seen["error"] = seen.get("error") or src.get("error")
-    out["sources"] = list(sources.values())
+    reasons = sorted({str(p["finish_reason"]) for p in parts if p.get("finish_reason")})
+    out["finish_reason"] = ",".join(reasons) or None
     return out
+
+
+def count_site_keys(per_site: dict[str, dict[str, Any]], written: set[str], deleted: set[str]) -> None:
+    """Per site, the keys under its prefix (``…/site=<id>/…``) the run wrote and deleted."""
+    for site, summary in per_site.items():
+        summary["keys_written"] = sum(1 for k in written if site_of_key(k) == site)
+        summary["keys_deleted"] = sum(1 for k in deleted if site_of_key(k) == site)
 
 
 def write_manifest(store: Store, summary: dict[str, Any], written: set[str], deleted: set[str]) -> str | None:
@@ -359,71 +409,47 @@ def _write_manifest(store: Store, summary: dict[str, Any], written: set[str], de
     return key
 
 
-def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
-    """Fold one crawler's stats into the per-site summary."""
-    out: dict[str, Any] = {
-        "discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
-        "rejected": {}, "errors": {}, "source_errors": {}, "skipped": {}, "undated": {}, "http_status": {},
-        "outcome": {}, "store_errors": {}, "not_stored": 0, "sources": [],
-    }
-    sources: dict[str, dict[str, Any]] = defaultdict(dict)
-    uncaught: dict[str, int] = {}
-    for key, value in sorted(stats.items()):
-        if key.startswith("downloader/response_status_count/"):
-            out["http_status"][key.rsplit("/", 1)[1]] = value
-        if key.startswith("spider_exceptions/") and key != "spider_exceptions/count":
-            uncaught[f"exception_{key.split('/', 1)[1]}"] = value
-        if not key.startswith("sw/"):
-            continue
-        name = key[3:]
-        if name.startswith("source/"):
-            url, field = name[len("source/"):].rsplit("/", 1)
-            sources[url][field] = value
-        elif name in ("keys_logged", "keys_deleted_logged"):  # counted from the keys log instead
-            continue
-        elif "/" in name:
-            group, sub = name.split("/", 1)
-            out.setdefault(group, {})[sub] = value
-        else:
-            out[name] = value
-    for url, info in sources.items():
-        entry = {"url": url, "kind": info.get("kind", "?"), "status": info.get("status"),
-                 "content_type": info.get("content_type"), "format": info.get("format"),
-                 "items": info.get("items", 0), "discovered": info.get("discovered", 0),
-                 "fetched": info.get("fetched", 0), "stored": info.get("stored", 0),
-                 "rejected": info.get("rejected", 0), "errors": info.get("errors", 0),
-                 "error": info.get("error"),
-                 # per kind: the articles this source listed that failed (timeout, http_503…) or were rejected
-                 "error_kinds": {f[6:]: v for f, v in sorted(info.items()) if f.startswith("error:")},
-                 "rejected_kinds": {f[9:]: v for f, v in sorted(info.items()) if f.startswith("rejected:")}}
-        if entry["kind"] in ("feed", "sitemap", "listing", "discovered_listing"):
-            out["sources"].append(entry)
-    # an exception a callback raised and did not catch (Scrapy counts it): what that source
-    # listed was lost, so it is a source error of the site (which source, only the log says)
-    for kind, n in uncaught.items():
-        out["source_errors"][kind] = out["source_errors"].get(kind, 0) + n
-    out["retries"] = {k.split("/", 1)[1]: v for k, v in stats.items()
-                      if k.startswith("retry/") and not k.startswith("retry/reason_count")}
-    out["finish_reason"] = stats.get("finish_reason")
-    registered = [s for s in out["sources"] if s["kind"] != "discovered_listing"]
-    out["all_sources_failed"] = bool(registered) and all(s["error"] for s in registered)
-    return out
-
-
 def _totals(per_site: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    # every count by reason, summed over the sites: skipped URLs (sw/skipped/*), dates not
-    # used (sw/undated/*), source errors (sw/source_errors/*) as well as the articles'
-    groups = ("rejected", "errors", "outcome", "skipped", "undated", "source_errors")
-    totals: dict[str, Any] = {"discovered": 0, "fetched": 0, "stored": 0, "out_of_window": 0,
-                              **{group: defaultdict(int) for group in groups}, "keys_written": 0, "not_stored": 0}
+    # every count by reason, summed over the sites: skipped URLs, dates not used, source
+    # errors as well as the articles'
+    groups = ("rejected", "errors", "outcome", "skipped", "undated", "source_errors", "store_errors", "refused")
+    counts = ("discovered", "fetched", "stored", "out_of_window", "found", "keys_written", "not_stored")
+    totals: dict[str, Any] = {key: 0 for key in counts}
+    totals.update({group: defaultdict(int) for group in groups})
     for summary in per_site.values():
-        totals["keys_written"] += summary.get("keys_written", 0)
-        for key in ("discovered", "fetched", "stored", "out_of_window", "not_stored"):
+        for key in counts:
             totals[key] += summary.get(key, 0)
         for group in groups:
             for sub, n in summary.get(group, {}).items():
                 totals[group][sub] += n
     for group in groups:
-        totals[group] = dict(totals[group])
+        totals[group] = dict(sorted(totals[group].items()))
     totals["sites_all_sources_failed"] = sorted(s for s, v in per_site.items() if v["all_sources_failed"])
+    by_state: dict[str, list[str]] = defaultdict(list)
+    for site, summary in per_site.items():
+        by_state[summary["state"]].append(site)
+    totals["sites_by_state"] = {state: sorted(ids) for state, ids in sorted(by_state.items())}
+    totals["verdict"] = run_verdict(per_site, totals)
     return totals
+
+
+def run_verdict(per_site: dict[str, dict[str, Any]], totals: dict[str, Any]) -> str:
+    """One line for the whole run: new articles, nothing new, or nothing reachable."""
+    states = totals["sites_by_state"]
+    n = len(per_site)
+    if n and len(states.get("unreachable", [])) == n:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(totals["source_errors"].items(), key=lambda kv: -kv[1]))
+        return f"nothing reachable: every source of every site failed ({kinds})"
+    parts = []
+    if totals["stored"]:
+        parts.append(f"{totals['stored']} new from {len(states.get('new', []))} of {n} site(s)")
+    else:
+        parts.append(f"nothing new ({totals['found']} found)")
+    for state, label in (("nothing_new", "nothing new"), ("nothing_found", "nothing found"),
+                         ("unreachable", "nothing reachable")):
+        if states.get(state) and (totals["stored"] or state != "nothing_new"):
+            parts.append(f"{label} on {len(states[state])} site(s)")
+    errors = sum(totals["errors"].values()) + sum(totals["source_errors"].values())
+    if errors:
+        parts.append(f"{errors} error(s)")
+    return "; ".join(parts)

@@ -3,7 +3,8 @@
 The spider asks the index which URLs are already stored, the pipelines commit articles
 and remember rejected pages; both reach the same ``Archive`` through
 ``crawler.get_extension(CrawlArchive)``. When the spider opens, writes a crashed run left
-undone are carried out first (``Archive.repair``), so a rerun finishes what a crash left.
+undone are carried out first (``Archive.repair``), so a rerun finishes what a crash left;
+how many is recorded in the run ledger.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from scrapy import signals
 
 from steppewatch.archive import Archive
 from steppewatch.index import FetchPolicy, Index, rejection_schedule
+from steppewatch.ledger import RunLedger
 from steppewatch.store import open_store
 
 
 class CrawlArchive:
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: Archive, ledger: RunLedger | None = None) -> None:
         self.archive = archive
+        self.ledger = ledger  # the crawler's RunLedger, taken when the spider opens if not given
 
     @property
     def index(self) -> Index:
@@ -43,4 +46,6 @@ class CrawlArchive:
         repaired = self.archive.repair()
         if repaired:
             spider.logger.info("finished %d store writes a crashed run left undone", repaired)
-            spider.crawler.stats.set_value("sw/repaired_writes", repaired)
+            ledger = self.ledger or spider.crawler.get_extension(RunLedger)
+            if ledger is not None:
+                ledger.count("repaired_writes", repaired)

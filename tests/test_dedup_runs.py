@@ -191,7 +191,9 @@ def test_two_crawl_processes_store_what_one_does(server, tmp_path: Path) -> None
     one = crawl(server, tmp_path / "one")
     two = crawl(server, tmp_path / "two", flags=["--processes", "2"])
     assert stored(two) == stored(one) and len(stored(one)) >= 20
-    assert two.summary["processes"] == 2 and len(two.summary["shard_runs"]) == 2
+    assert two.summary["processes"] == 2 and two.summary["shards"] == ["0/2", "1/2"]
+    # the processes hand their results to the run: one manifest, none of their own
+    assert [p.name for p in (tmp_path / "two" / "runs").glob("*.json")] == [two.summary["manifest"].split("/")[-1]]
     # (how many were "stored" rather than "alias" depends on which copy a process met first;
     # what ends up in the store does not)
     manifest = json.loads((tmp_path / "two" / two.summary["manifest"]).read_text())

@@ -324,7 +324,7 @@ def _source_response(spider, url: str, kind: str, body: str = ""):  # noqa: ANN0
     from scrapy.http import TextResponse
 
     source = spider.site.feeds[0] if kind == "feed" else spider.site.sitemaps[0]
-    spider.source_stat(url, "kind", kind)  # as start() does
+    spider.ledger.source(url, kind)  # as start() does
     request = spider._source_request(url, kind, source, 0, None)
     return TextResponse(url, body=body.encode(), encoding="utf-8", request=request)
 
@@ -335,7 +335,6 @@ def test_a_date_no_window_can_shift_keeps_its_url_undated(monkeypatch: pytest.Mo
 
     import spiders.news as news
     from spiders.discovery import Entry, Parsed
-    from steppewatch.crawl import summarize_stats
 
     end = datetime(9999, 12, 31, tzinfo=UTC)
     parsed = Parsed("sitemapindex", children=[Entry(f"http://{BOOM}/sm-{n}.xml", end, False) for n in range(2)])
@@ -347,15 +346,15 @@ def test_a_date_no_window_can_shift_keeps_its_url_undated(monkeypatch: pytest.Mo
                                        for n in range(3)])
     articles = list(spider.parse_sitemap(_source_response(spider, f"http://{BOOM}/sm-0.xml", "sitemap")))
     assert [r.url for r in articles] == [f"http://{BOOM}/news/{n}/" for n in range(3)]
-    assert articles[0].meta["sw_listed"].published is None  # the entry lost its date, not its URL
-    summary = summarize_stats(spider.crawler.stats.get_stats())
+    assert articles[0].cb_kwargs["listed"].published is None  # the entry lost its date, not its URL
+    summary = spider.ledger.site_summary()
     assert summary["undated"] == {"bad_date": 3} and summary["source_errors"] == {}
 
 
 def test_an_exception_while_reading_a_source_is_counted_as_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """What no input above still raises: a source callback that fails anyway is a counted source error."""
     import spiders.news as news
-    from steppewatch.crawl import summarize_stats
+    from steppewatch.ledger import RunLedger
 
     def parser_fails(*args: object) -> None:
         raise RuntimeError("a bug in the parser")
@@ -377,11 +376,15 @@ def test_an_exception_while_reading_a_source_is_counted_as_its_error(monkeypatch
                                                        f"<rss version='2.0'><channel>{items}</channel></rss>"))
     assert [r.url for r in feed_requests] == [f"http://{BOOM}/news/{n}/" for n in (0, 1, 3)]  # the rest is read
 
-    summary = summarize_stats(spider.crawler.stats.get_stats())
+    summary = spider.ledger.site_summary()
     assert summary["source_errors"] == {"exception_RuntimeError": 1, "exception_KeyError": 1}
     errors = {s["url"]: s["error"] for s in summary["sources"]}
     assert errors[f"http://{BOOM}/sitemap.xml"].startswith("exception_RuntimeError")
     assert errors[f"http://{BOOM}/feed.xml"].startswith("exception_KeyError")
     # one that escaped a callback all the same (Scrapy counts it) is a source error of the site
-    escaped = summarize_stats({"spider_exceptions/count": 2, "spider_exceptions/OverflowError": 2})
-    assert escaped["source_errors"] == {"exception_OverflowError": 2}
+    from twisted.python.failure import Failure
+
+    escaped = RunLedger()
+    for _ in range(2):
+        escaped.spider_error(Failure(OverflowError("date value out of range")))
+    assert escaped.site_summary()["source_errors"] == {"exception_OverflowError": 2}
