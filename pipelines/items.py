@@ -16,11 +16,11 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from spiders.news import ArticleItem
 from steppewatch.archive import Archive
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.errors import IndexUnavailable
 from steppewatch.ledger import RunLedger
+from steppewatch.models import ArticleItem
 from steppewatch.redaction import redact_text
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,21 +31,11 @@ from spiders.resolver import refused_host
 from steppewatch.crawl_archive import CrawlArchive
 from steppewatch.index import Index
 from steppewatch.ledger import RunLedger
-from steppewatch.models import Article, Listed, Rejection, RejectReason
+from steppewatch.models import Article, ArticleItem, Listed, Rejection, RejectReason
 from steppewatch.redaction import redact_text
 from steppewatch.registry import Listing, Site, Source
 from steppewatch.urls import clean_url, in_domains, is_http_url, strip_amp
 from steppewatch.windows import Window, WindowMode
-
-
-@dataclass
-class ArticleItem:
-    """An extracted article the run owns: the input of the store pipeline."""
-
-    article: Article
-    raw: bytes
-    urls: list[str]  # every URL form the page was reached by, for URL dedup
-    listed: Listed | None = None  # what the source that listed the page said of it
 
 
 def failure_kind(failure: Failure) -> str:

@@ -91,3 +91,13 @@ def content_hash(text: str) -> str:
 def article_id(canonical_url: str) -> str:
     """Stable id: first 16 hex digits of sha256 of the canonical URL."""
     return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class ArticleItem:
+    """An extracted article a run owns, as the spider yields it: the input of the store pipeline."""
+
+    article: Article
+    raw: bytes
+    urls: list[str]  # every URL form the page was reached by, for URL dedup
+    listed: Listed | None = None  # what the source that listed the page said of it
