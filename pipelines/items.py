@@ -64,8 +64,8 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
         settings = crawler.settings
-        return cls(crawler, run_ledger(crawler), None, settings.getint("STORE_RETRY_TIMES", 3),
-                   settings.getfloat("STORE_RETRY_BACKOFF", 1.0), settings.getint("STORE_MAX_CONSECUTIVE_FAILURES", 5))
+        return cls(crawler, run_ledger(crawler), None, settings.getint("STORE_RETRY_TIMES"),
+                   settings.getfloat("STORE_RETRY_BACKOFF"), settings.getint("STORE_MAX_CONSECUTIVE_FAILURES"))
 
     def open_spider(self) -> None:
         if self.archive is None:

@@ -52,8 +52,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
-        self.base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
-        self.max_delay = settings.getfloat("RETRY_BACKOFF_MAX", 60.0)
+        self.base = settings.getfloat("RETRY_BACKOFF_BASE")
+        self.max_delay = settings.getfloat("RETRY_BACKOFF_MAX")
 
     def delay_for(self, request: Request, response: Response | None) -> float | None:
         """None means: the server asks for a longer pause than we wait, give up."""
@@ -125,8 +125,8 @@ class NetGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> NetGuardMiddleware:
-        return cls(crawler.settings.getbool("NETGUARD_ALLOW_PRIVATE", False),
-                   crawler.settings.getfloat("NETGUARD_DNS_TIMEOUT", 5.0), crawler.get_extension(RunLedger))
+        return cls(crawler.settings.getbool("NETGUARD_ALLOW_PRIVATE"),
+                   crawler.settings.getfloat("NETGUARD_DNS_TIMEOUT"), crawler.get_extension(RunLedger))
 
     async def process_request(self, request: Request) -> None:
         parts = urlsplit(request.url)

@@ -140,11 +140,11 @@ class NewsSpider(scrapy.Spider):
         kwargs.setdefault("mode", WindowMode(settings.get("NEWS_WINDOW_MODE")))
         kwargs.setdefault("lookback", timedelta(hours=settings.getfloat("NEWS_LOOKBACK_HOURS")))
         kwargs.setdefault("tolerance", timedelta(hours=settings.getfloat("NEWS_DATE_TOLERANCE_HOURS")))
-        kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS", 50))
-        kwargs.setdefault("reprocess", settings.getbool("NEWS_REPROCESS", False))
-        kwargs.setdefault("shard", parse_shard(settings.get("NEWS_SHARD") or "0/1"))
+        kwargs.setdefault("max_child_sitemaps", settings.getint("NEWS_MAX_CHILD_SITEMAPS"))
+        kwargs.setdefault("reprocess", settings.getbool("NEWS_REPROCESS"))
+        kwargs.setdefault("shard", parse_shard(settings.get("NEWS_SHARD")))
         spider = super().from_crawler(crawler, *args, **kwargs)
-        if settings.getbool("DEDUP_ENABLED", True) and spider.index is None:
+        if settings.getbool("DEDUP_ENABLED") and spider.index is None:
             # the extensions are made after the spider: take the archive's index once they are
             crawler.signals.connect(spider._take_index, signal=signals.engine_started)
         return spider

@@ -103,7 +103,7 @@ class CrawlProgress:
         settings = crawler.settings
         if not settings.getbool("PROGRESS_ENABLED"):
             raise NotConfigured
-        board = settings.get("PROGRESS_BOARD") or ProgressBoard(settings.getfloat("PROGRESS_INTERVAL", 10.0))
+        board = settings.get("PROGRESS_BOARD") or ProgressBoard(settings.getfloat("PROGRESS_INTERVAL"))
         extension = cls(crawler, board)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from steppewatch.errors import ExitCode
 from steppewatch.replay import ReplayServer
 from tests.reliability.helpers import FAST, ROOT, SINCE, UNTIL, SiteSpec, crawl, write_registry, write_site
 
@@ -132,7 +133,7 @@ def test_an_offline_crawl_of_the_bundled_registry_logs_each_failing_source_once(
                  STEPPEWATCH_INDEX_URL=f"sqlite:///{tmp_path}/index.sqlite",
                  STEPPEWATCH_PROXY=f"http://127.0.0.1:{_closed_port()}"),
         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.returncode == ExitCode.SOURCES_FAILED, proc.stderr[-3000:]
     summary: dict[str, Any] = json.loads(proc.stdout)
     failing = [src["url"] for s in summary["sites"].values() for src in s["sources"]]
     assert failing and all(src["error"] for s in summary["sites"].values() for src in s["sources"])

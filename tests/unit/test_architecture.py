@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"steppewatch", "spiders", "pipelines", "steppewatch.alerts", "steppewatch.migrations",
               "steppewatch.migrations.versions", "steppewatch.errors", "steppewatch.models", "steppewatch.dates",
               "steppewatch.encoding", "steppewatch.urls", "steppewatch.redaction", "steppewatch.netguard",
-              "steppewatch.windows", "steppewatch.layout", "steppewatch.relay", "steppewatch.replay",
+              "steppewatch.windows", "steppewatch.layout", "steppewatch.relay", "steppewatch.replay", "steppewatch.settings",
               "steppewatch.registry", "steppewatch.alerts.schedule", "steppewatch.alerts.aliases",
               "steppewatch.alerts.morph", "steppewatch.alerts.query", "steppewatch.alerts.mail"}),
     ("run ledger", {"steppewatch.ledger", "steppewatch.progress"}),
