@@ -176,3 +176,15 @@ def assert_store_and_index_agree(store_uri: str, index_url: str, orphan_raw_page
     for key in sorted(raw_keys):
         assert gzip.decompress(store.get(key)), key
     return {"records": len(record_keys), "aliases": len(alias_keys)}
+
+
+def stored_count(index: str) -> int:
+    """Articles in the index (0 while it cannot be read yet: a crawl still creating it)."""
+    engine = sa.create_engine(index, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM articles").scalar() or 0)
+    except sa.exc.SQLAlchemyError:
+        return 0
+    finally:
+        engine.dispose()

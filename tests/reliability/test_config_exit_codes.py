@@ -34,6 +34,7 @@ from tests.reliability.helpers import (
     assert_store_and_index_agree,
     crawl,
     local_records,
+    stored_count,
     write_registry,
     write_site,
 )
@@ -111,17 +112,6 @@ def test_a_crawl_whose_every_source_failed_exits_4_not_1(tmp_path: Path) -> None
     assert run.summary["manifest"], "the run is recorded all the same"
 
 
-def _stored(index: str) -> int:
-    engine = sa.create_engine(index, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT count(*) FROM articles").scalar() or 0)
-    except sa.exc.SQLAlchemyError:
-        return 0
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize(("signum", "processes"), [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_a_crawl_stopped_by_a_signal_exits_5_says_so_and_a_rerun_of_the_window_completes(
         tmp_path: Path, signum: signal.Signals, processes: int) -> None:
@@ -157,7 +147,7 @@ def test_a_crawl_stopped_by_a_signal_exits_5_says_so_and_a_rerun_of_the_window_c
         proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 120
-            while _stored(index) < 1 and proc.poll() is None and time.monotonic() < deadline:
+            while stored_count(index) < 1 and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None, "the crawl ended before the signal"
             proc.send_signal(signum)

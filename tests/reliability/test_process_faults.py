@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from steppewatch.index import Index, check_index
 from steppewatch.replay import ReplayServer
@@ -26,6 +25,7 @@ from tests.reliability.helpers import (
     SiteSpec,
     assert_store_and_index_agree,
     crawl,
+    stored_count,
     write_registry,
     write_site,
 )
@@ -42,17 +42,6 @@ def site(tmp_path: Path) -> Iterator[dict]:
                "index": f"sqlite:///{tmp_path}/index.sqlite", "server": server}
 
 
-def stored(index: str) -> int:
-    engine = sa.create_engine(index, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT count(*) FROM articles").scalar() or 0)
-    except sa.exc.SQLAlchemyError:
-        return 0
-    finally:
-        engine.dispose()
-
-
 def start(site: dict, *extra: str) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "steppewatch.cli", "crawl", "--all", "--since", SINCE, "--until", UNTIL, "--json"]
     for setting in [*FAST, *extra]:
@@ -65,12 +54,12 @@ def start(site: dict, *extra: str) -> subprocess.Popen[str]:
 def test_a_crawl_killed_midway_then_rerun_loses_nothing_and_duplicates_nothing(site: dict) -> None:
     proc = start(site, "DOWNLOAD_DELAY=0.3", "CONCURRENT_REQUESTS_PER_DOMAIN=1")
     deadline = time.monotonic() + 120
-    while stored(site["index"]) < 5 and time.monotonic() < deadline:
+    while stored_count(site["index"]) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    partial = stored(site["index"])
+    partial = stored_count(site["index"])
     assert 5 <= partial < ARTICLES
     assert assert_store_and_index_agree(site["store"], site["index"])["records"] == partial
     rerun = crawl(site["registry"], site["store"], site["index"], site["proxy"])
