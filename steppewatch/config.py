@@ -168,3 +168,10 @@ def _json_settings(raw: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"STEPPEWATCH_SCRAPY_SETTINGS must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def boto3_s3_endpoint() -> str | None:
+    """The S3 endpoint boto3 reads from the environment itself (``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL``), read here as boto3 reads it whenever a client is made: a store's
+    identity names the service the client connects to."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None

@@ -223,8 +223,11 @@ class S3Store:
 
 def s3_endpoint() -> str | None:
     """The S3 endpoint boto3 takes from the environment (``AWS_ENDPOINT_URL_S3`` first, as boto3
-    does), normalised: no credentials, scheme and host lower-case, no default port or trailing /."""
-    raw = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    does; read by ``config.boto3_s3_endpoint``), normalised: no credentials, scheme and host
+    lower-case, no default port or trailing /."""
+    from steppewatch.config import boto3_s3_endpoint
+
+    raw = boto3_s3_endpoint()
     if not raw:
         return None
     head, _userinfo, rest = split_credentials(raw.strip())
