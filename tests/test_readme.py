@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from steppewatch.errors import ExitCode
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FENCE = re.compile(r"^([ \t]*)```sh\n(.*?)^\1```", re.M | re.S)
@@ -72,7 +74,7 @@ def test_readme_marks_what_cannot_run_offline() -> None:
         if re.search(r"\b(sites --check|crawl)\b", e.line) or e.line.startswith(("make airflow", "make test",
                                                                                   "airflow ", "docker ")):
             assert e.needs, f"runs only with the internet or a service, but has no `# needs:` mark: {e.line}"
-    assert any(e.exit_code == 4 for e in lines)
+    assert any(e.exit_code == ExitCode.REJECTED for e in lines)
 
 
 def _setup(tmp: Path) -> Path:
